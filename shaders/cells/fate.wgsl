@@ -1,0 +1,65 @@
+// Fate at the end of a step: ageing and death of osteoclasts (lifespan),
+// osteoblasts (lifespan; a fraction embed as osteocytes in bone), and the
+// survival flags and state counts every agent type feeds to compaction.
+// One invocation per cell.
+
+#import common/lattice
+#import common/rng
+#import common/agents
+#import common/params
+
+@group(0) @binding(0) var<uniform> P: StepParams;
+@group(0) @binding(1) var<storage, read> mineral: array<f32>;
+@group(0) @binding(2) var<storage, read_write> cells: array<Agent>;
+@group(0) @binding(3) var<storage, read_write> alive: array<u32>;
+@group(0) @binding(4) var<storage, read_write> embed: array<u32>;
+// counts: [osteocytes alive, apoptotic, osteoclasts, osteoblasts, embedding]
+@group(0) @binding(5) var<storage, read_write> counts: array<atomic<u32>>;
+
+@compute @workgroup_size(WG)
+fn fate_osteocytes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let k = invocation_id(gid, nwg);
+    if k >= P.n_osteocytes { return; }
+    let s = cells[k].state;
+    alive[k] = select(1u, 0u, s == STATE_DEAD);
+    if s == STATE_ALIVE { atomicAdd(&counts[0], 1u); }
+    if s == STATE_APOPTOTIC { atomicAdd(&counts[1], 1u); }
+}
+
+@compute @workgroup_size(WG)
+fn fate_osteoclasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let k = invocation_id(gid, nwg);
+    if k >= P.n_osteoclasts { return; }
+    var a = cells[k];
+    if a.state != STATE_DEAD {
+        a.age_days += P.dt_days;
+        if a.age_days >= P.oc_lifespan_days { a.state = STATE_DEAD; }
+        cells[k] = a;
+    }
+    alive[k] = select(1u, 0u, a.state == STATE_DEAD);
+    if a.state != STATE_DEAD { atomicAdd(&counts[2], 1u); }
+}
+
+@compute @workgroup_size(WG)
+fn fate_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let k = invocation_id(gid, nwg);
+    if k >= P.n_osteoblasts { return; }
+    var a = cells[k];
+    if a.state == STATE_ALIVE {
+        a.age_days += P.dt_days;
+        if a.age_days >= P.ob_lifespan_days {
+            // Embedded in its own new bone, or retired as a lining cell.
+            let u = rng_uniform(P.seed, P.step, a.id, PURPOSE_EMBED);
+            if mineral[a.voxel] >= 0.5 && u < P.ob_embed_fraction {
+                a.state = STATE_EMBED;
+            } else {
+                a.state = STATE_DEAD;
+            }
+        }
+        cells[k] = a;
+    }
+    alive[k] = select(0u, 1u, a.state == STATE_ALIVE);
+    embed[k] = select(0u, 1u, a.state == STATE_EMBED);
+    if a.state == STATE_ALIVE { atomicAdd(&counts[3], 1u); }
+    if a.state == STATE_EMBED { atomicAdd(&counts[4], 1u); }
+}

@@ -1,0 +1,141 @@
+// Movement of surface cells in two passes so that no result depends on
+// scheduling: `claim_*` picks a free surface voxel and bids for it with
+// atomicMax(~rank) (lowest rank wins; osteoclasts rank before osteoblasts),
+// `settle_*` moves the winners and picks each osteoclast's resorption face.
+// One invocation per cell.
+
+#import common/lattice
+#import common/rng
+#import common/agents
+#import common/params
+
+@group(0) @binding(0) var<uniform> P: StepParams;
+@group(0) @binding(1) var<storage, read> mineral: array<f32>;
+@group(0) @binding(2) var<storage, read> occupant: array<u32>;
+@group(0) @binding(3) var<storage, read> rankl: array<f32>;
+@group(0) @binding(4) var<storage, read_write> claims: array<atomic<u32>>;
+@group(0) @binding(5) var<storage, read_write> cells: array<Agent>;
+
+fn touches_bone(i: u32) -> bool {
+    for (var d = 0u; d < 6u; d++) {
+        let n = face_neighbour(P.grid, i, d);
+        if n != NO_TARGET && mineral[n] >= 0.5 { return true; }
+    }
+    return false;
+}
+
+// A free surface voxel next to `here`, drawn with weights exp(bias * ΔRANKL);
+// NO_TARGET if there is none.
+fn pick_destination(here: u32, id: u32, bias: f32) -> u32 {
+    var w: array<f32, 6>;
+    var total = 0.0;
+    let r0 = rankl[here];
+    for (var d = 0u; d < 6u; d++) {
+        w[d] = 0.0;
+        let n = face_neighbour(P.grid, here, d);
+        if n == NO_TARGET || mineral[n] >= 0.5 || occupant[n] != 0u || !touches_bone(n) { continue; }
+        w[d] = exp(bias * (rankl[n] - r0) / (r0 + P.oc_rankl_half));
+        total += w[d];
+    }
+    if total <= 0.0 { return NO_TARGET; }
+    var u = rng_uniform(P.seed, P.step, id, PURPOSE_MOVE_WHERE) * total;
+    for (var d = 0u; d < 6u; d++) {
+        if w[d] > 0.0 {
+            if u < w[d] { return face_neighbour(P.grid, here, d); }
+            u -= w[d];
+        }
+    }
+    // Rounding left u just above the total: the last candidate.
+    for (var d = 5u; d < 6u; d--) {
+        if w[d] > 0.0 { return face_neighbour(P.grid, here, d); }
+    }
+    return NO_TARGET;
+}
+
+fn bid(k: u32, rank: u32, dest: u32) {
+    var a = cells[k];
+    a.aim = dest;
+    cells[k] = a;
+    if dest != NO_TARGET {
+        atomicMax(&claims[dest], 0xffffffffu - rank);
+    }
+}
+
+fn has_resorbable_face(i: u32) -> bool {
+    for (var d = 0u; d < 6u; d++) {
+        let n = face_neighbour(P.grid, i, d);
+        if n != NO_TARGET && mineral[n] > 0.0 && mineral[n] >= mineral[i] { return true; }
+    }
+    return false;
+}
+
+@compute @workgroup_size(WG)
+fn claim_osteoclasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let k = invocation_id(gid, nwg);
+    if k >= P.n_osteoclasts { return; }
+    let a = cells[k];
+    if a.state == STATE_DEAD { return; }
+    // With bone to resorb, a cell moves on at oc_move_per_day; without, it must.
+    var moving = true;
+    if has_resorbable_face(a.voxel) {
+        let p = 1.0 - exp(-P.oc_move_per_day * P.dt_days);
+        moving = rng_uniform(P.seed, P.step, a.id, PURPOSE_MOVE) < p;
+    }
+    var dest = NO_TARGET;
+    if moving {
+        dest = pick_destination(a.voxel, a.id, P.oc_chemotaxis);
+    }
+    bid(k, k, dest);
+}
+
+@compute @workgroup_size(WG)
+fn claim_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let k = invocation_id(gid, nwg);
+    if k >= P.n_osteoblasts { return; }
+    let a = cells[k];
+    if a.state == STATE_DEAD { return; }
+    // An osteoblast whose voxel is full steps out onto the new surface.
+    var dest = NO_TARGET;
+    if mineral[a.voxel] >= 1.0 {
+        dest = pick_destination(a.voxel, a.id ^ 0x80000000u, 0.0);
+    }
+    bid(k, P.n_osteoclasts + k, dest);
+}
+
+fn settle(k: u32, rank: u32) {
+    var a = cells[k];
+    if a.state == STATE_DEAD { return; }
+    if a.aim != NO_TARGET && atomicLoad(&claims[a.aim]) == 0xffffffffu - rank {
+        a.voxel = a.aim;
+    }
+    a.aim = NO_TARGET;
+    cells[k] = a;
+}
+
+@compute @workgroup_size(WG)
+fn settle_osteoclasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let k = invocation_id(gid, nwg);
+    if k >= P.n_osteoclasts { return; }
+    settle(k, k);
+    var a = cells[k];
+    if a.state == STATE_DEAD { return; }
+    // Resorb the most mineralised face neighbour (lowest direction on ties).
+    var best = NO_TARGET;
+    var best_m = 0.0;
+    for (var d = 0u; d < 6u; d++) {
+        let n = face_neighbour(P.grid, a.voxel, d);
+        if n != NO_TARGET && mineral[n] > best_m {
+            best_m = mineral[n];
+            best = d;
+        }
+    }
+    a.aim = best;
+    cells[k] = a;
+}
+
+@compute @workgroup_size(WG)
+fn settle_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let k = invocation_id(gid, nwg);
+    if k >= P.n_osteoblasts { return; }
+    settle(k, P.n_osteoclasts + k);
+}

@@ -1,0 +1,46 @@
+// Resorption and formation as a per-voxel gather, so each voxel is written
+// by exactly one invocation: osteoclasts on face neighbours that face this
+// voxel take mineral, an osteoblast on this voxel adds it. Records what was
+// resorbed and formed (for mass balance) and lays down `coupling` where bone
+// was removed. One invocation per voxel.
+
+#import common/lattice
+#import common/agents
+#import common/params
+
+@group(0) @binding(0) var<uniform> P: StepParams;
+@group(0) @binding(1) var<storage, read_write> mineral: array<f32>;
+@group(0) @binding(2) var<storage, read> occupant: array<u32>;
+@group(0) @binding(3) var<storage, read> osteoclasts: array<Agent>;
+@group(0) @binding(4) var<storage, read_write> coupling: array<f32>;
+@group(0) @binding(5) var<storage, read_write> resorbed: array<f32>;
+@group(0) @binding(6) var<storage, read_write> formed: array<f32>;
+
+@compute @workgroup_size(WG)
+fn remodel(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = invocation_id(gid, nwg);
+    if i >= P.grid.n { return; }
+    var take = 0.0;
+    for (var d = 0u; d < 6u; d++) {
+        let n = face_neighbour(P.grid, i, d);
+        if n == NO_TARGET { continue; }
+        let occ = occupant[n];
+        // The osteoclast on n resorbs in the direction from n back to i (d ^ 1).
+        if occ != 0u && occupant_kind(occ) == KIND_OSTEOCLAST
+            && osteoclasts[occupant_slot(occ)].aim == (d ^ 1u) {
+            take += P.oc_resorb_fraction_per_day * P.dt_days;
+        }
+    }
+    var add = 0.0;
+    let own = occupant[i];
+    if own != 0u && occupant_kind(own) == KIND_OSTEOBLAST {
+        add = P.ob_fill_fraction_per_day * P.dt_days;
+    }
+    let m = mineral[i];
+    let r = min(m, take);
+    let f = min(1.0 - (m - r), add);
+    mineral[i] = m - r + f;
+    resorbed[i] = r;
+    formed[i] = f;
+    coupling[i] = coupling[i] * P.coupling_keep + r;
+}

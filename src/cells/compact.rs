@@ -1,0 +1,59 @@
+//! Stream compaction (`shaders/cells/compact.wgsl`): flags → exclusive scan →
+//! scatter, keeping live agents dense and in their order.
+
+use anyhow::Result;
+
+use super::{kernel, record};
+use crate::gpu::{Binding::*, GpuContext, Kernel, uniform_buffer};
+
+/// Must be kept in sync with `CompactParams` in `shaders/cells/compact.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct CompactParams {
+    pub n: u32,
+    pub _pad: [u32; 3],
+}
+
+pub struct Compact {
+    pub compact: Kernel,
+}
+
+impl Compact {
+    pub fn new(ctx: &GpuContext, wg: u32) -> Result<Self> {
+        Ok(Self {
+            compact: kernel(
+                ctx,
+                "cells/compact",
+                "compact",
+                &[
+                    (0, Uniform),
+                    (1, StorageRead),
+                    (2, StorageRead),
+                    (3, StorageRead),
+                    (4, StorageWrite),
+                ],
+                wg,
+            )?,
+        })
+    }
+
+    /// Copies `src[k]` with `keep[k] = 1` to `dst[slots[k]]` for k < n.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        keep: &wgpu::Buffer,
+        slots: &wgpu::Buffer,
+        dst: &wgpu::Buffer,
+        n: u32,
+    ) {
+        let u = uniform_buffer(
+            &ctx.device,
+            "compact params",
+            &CompactParams { n, _pad: [0; 3] },
+        );
+        record(ctx, enc, &self.compact, &[&u, src, keep, slots, dst], n);
+    }
+}

@@ -1,0 +1,64 @@
+//! Resorption and formation (`shaders/cells/remodel.wgsl`) as a per-voxel
+//! gather: exact per-voxel mass bookkeeping, no write conflicts.
+
+use anyhow::Result;
+
+use super::{kernel, record};
+use crate::gpu::{Binding::*, GpuContext, Kernel};
+
+pub struct Remodel {
+    pub remodel: Kernel,
+}
+
+impl Remodel {
+    pub fn new(ctx: &GpuContext, wg: u32) -> Result<Self> {
+        Ok(Self {
+            remodel: kernel(
+                ctx,
+                "cells/remodel",
+                "remodel",
+                &[
+                    (0, Uniform),
+                    (1, StorageWrite),
+                    (2, StorageRead),
+                    (3, StorageRead),
+                    (4, StorageWrite),
+                    (5, StorageWrite),
+                    (6, StorageWrite),
+                ],
+                wg,
+            )?,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        p: &wgpu::Buffer,
+        mineral: &wgpu::Buffer,
+        occupant: &wgpu::Buffer,
+        osteoclasts: &wgpu::Buffer,
+        coupling: &wgpu::Buffer,
+        resorbed: &wgpu::Buffer,
+        formed: &wgpu::Buffer,
+        n_voxels: u32,
+    ) {
+        record(
+            ctx,
+            enc,
+            &self.remodel,
+            &[
+                p,
+                mineral,
+                occupant,
+                osteoclasts,
+                coupling,
+                resorbed,
+                formed,
+            ],
+            n_voxels,
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! File formats: MetaImage volumes, atomic writes, CSV time series.
+
+pub mod atomic;
+pub mod mhd;
+
+pub use atomic::{write_atomic, write_atomic_bytes};

@@ -1,0 +1,203 @@
+//! The `trabecula` command line: parses, then calls the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use trabecula::gpu::{GpuContext, GpuError};
+use trabecula::io::mhd::Volume;
+use trabecula::lattice::Lattice;
+use trabecula::scene::{self, SceneError};
+use trabecula::sim::{RunOptions, run_scene};
+
+const DEFAULT_SCENE: &str = "scenes/demo.toml";
+
+#[derive(Parser)]
+#[command(
+    name = "trabecula",
+    version,
+    about = "GPU agent-based simulator of trabecular bone remodeling"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the GPU adapter in use and the limits that matter.
+    Info {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a scene headless and write a run folder.
+    Run {
+        /// Scene file.
+        #[arg(default_value = DEFAULT_SCENE)]
+        scene: PathBuf,
+        /// Output folder (default: runs/<scene name>-seed<seed>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a scene value, e.g. `--set lattice.bv_tv=0.2` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Seed (same as `--set seed=N`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Days to simulate (same as `--set days=N`).
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Morphometry of a volume (BV/TV, BS/BV, Tb.Th, Tb.Sp, Tb.N, Conn.D).
+    Morph {
+        /// MetaImage volume (.mhd).
+        #[arg(long)]
+        volume: PathBuf,
+        /// Grey value at or above which a voxel is bone (default: 0.5, for
+        /// fractions in [0, 1] or binary 0/1 data).
+        #[arg(long)]
+        threshold: Option<f64>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp(None)
+        .format_target(false)
+        .init();
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            // Bad input and a missing adapter are the user's to fix: exit 2.
+            if e.downcast_ref::<SceneError>().is_some() || e.downcast_ref::<GpuError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<()> {
+    match command {
+        Command::Info { json } => info(json),
+        Command::Run {
+            scene,
+            out,
+            mut set,
+            seed,
+            days,
+        } => {
+            if let Some(s) = seed {
+                set.push(format!("seed={s}"));
+            }
+            if let Some(d) = days {
+                set.push(format!("days={d}"));
+            }
+            run(&scene, out, &set)
+        }
+        Command::Morph {
+            volume,
+            threshold,
+            json,
+        } => morph(&volume, threshold, json),
+    }
+}
+
+fn info(json: bool) -> Result<()> {
+    let ctx = GpuContext::new()?;
+    let s = &ctx.summary;
+    if json {
+        println!("{}", serde_json::to_string_pretty(s)?);
+        return Ok(());
+    }
+    println!("adapter:      {}", s.name);
+    println!("backend:      {}", s.backend);
+    println!("device type:  {}", s.device_type);
+    println!("driver:       {} {}", s.driver, s.driver_info);
+    println!(
+        "max storage binding:      {} MiB",
+        s.max_storage_buffer_binding_size >> 20
+    );
+    println!("max buffer:               {} MiB", s.max_buffer_size >> 20);
+    println!(
+        "storage buffers / stage:  {}",
+        s.max_storage_buffers_per_shader_stage
+    );
+    println!(
+        "workgroup size x (max):   {}",
+        s.max_compute_workgroup_size_x
+    );
+    println!(
+        "invocations / workgroup:  {}",
+        s.max_compute_invocations_per_workgroup
+    );
+    println!(
+        "workgroups / dimension:   {}",
+        s.max_compute_workgroups_per_dimension
+    );
+    println!(
+        "workgroup memory:         {} KiB",
+        s.max_compute_workgroup_storage_size >> 10
+    );
+    // A lattice is stored as one f32 per voxel per field.
+    let max_voxels = ctx.max_binding_bytes() / 4;
+    println!(
+        "largest lattice per f32 field binding: {} voxels (≈{}³)",
+        max_voxels,
+        (max_voxels as f64).cbrt().floor()
+    );
+    Ok(())
+}
+
+fn run(scene_path: &Path, out: Option<PathBuf>, set: &[String]) -> Result<()> {
+    let scene = scene::load(scene_path, set)?;
+    let ctx = GpuContext::new()?;
+    let out =
+        out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", scene.name, scene.seed)));
+    let summary = run_scene(&ctx, &scene, &RunOptions::new(&out))?;
+    println!(
+        "{}: {} days, BV/TV {:.4} → {:.4}, Tb.Th {:.1} µm, {:.1} s",
+        summary.out_dir.display(),
+        scene.days,
+        summary.first.bv_tv,
+        summary.last.bv_tv,
+        summary.last.tb_th_um,
+        summary.timings.total_s
+    );
+    Ok(())
+}
+
+fn morph(path: &Path, threshold: Option<f64>, json: bool) -> Result<()> {
+    let volume = Volume::read(path)?;
+    let voxel_um = volume
+        .isotropic_voxel_um()
+        .map_err(anyhow::Error::msg)
+        .with_context(|| path.display().to_string())?;
+    let lattice = Lattice::from_volume(&volume, Some(threshold.unwrap_or(0.5)), voxel_um);
+    let m = trabecula::sim::metrics::lattice_morphometry(&lattice);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&m)?);
+    } else {
+        println!(
+            "volume:         {} ({:?} voxels of {voxel_um} µm)",
+            path.display(),
+            volume.dims
+        );
+        println!("bv_tv:          {:.4}", m.bv_tv);
+        println!("bs_bv_per_mm:   {:.3}", m.bs_bv_per_mm);
+        println!("tb_th_um:       {:.1}", m.tb_th_um);
+        println!("tb_sp_um:       {:.1}", m.tb_sp_um);
+        println!("tb_n_per_mm:    {:.3}", m.tb_n_per_mm);
+        println!("conn_d_per_mm3: {:.2}", m.conn_d_per_mm3);
+    }
+    Ok(())
+}

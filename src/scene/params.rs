@@ -1,0 +1,141 @@
+//! Biological parameters: `[cells]` and `[signals]`. Each is optional in a
+//! scene; what is left out comes from the species preset. Ranges are the
+//! allowed values; sources are in `docs/parameters.md`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Invalid, Species};
+
+/// Declares a section whose every field is an optional f64 with a human
+/// default, a mouse default and an allowed range.
+macro_rules! parameter_section {
+    ($(#[$meta:meta])* $name:ident, $prefix:literal, {
+        $($(#[$fmeta:meta])* $field:ident : $human:expr, $mouse:expr, $min:expr, $max:expr, $unit:literal;)*
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($(#[$fmeta])* #[serde(default, skip_serializing_if = "Option::is_none")] pub $field: Option<f64>,)*
+        }
+
+        impl $name {
+            /// Fills unset values from the species preset.
+            pub fn apply_preset(&mut self, species: Species) {
+                $(self.$field.get_or_insert(match species {
+                    Species::Human => $human,
+                    Species::Mouse => $mouse,
+                });)*
+            }
+
+            /// Range errors, with `[section].key` paths.
+            pub fn validate(&self, out: &mut Vec<Invalid>) {
+                $(if let Some(v) = self.$field {
+                    let key = concat!($prefix, ".", stringify!($field));
+                    if !($min..=$max).contains(&v) {
+                        out.push(Invalid::new(key, format!(
+                            "value {v} is out of range; allowed {} ≤ {key} ≤ {}{}", $min as f64, $max as f64, $unit)));
+                    }
+                })*
+            }
+
+            /// (key, value) pairs, for documentation and tests.
+            pub fn defaults(species: Species) -> Vec<(&'static str, f64)> {
+                let mut s = Self::default();
+                s.apply_preset(species);
+                vec![$((stringify!($field), s.$field.unwrap()),)*]
+            }
+        }
+    };
+}
+
+parameter_section!(
+    /// `[cells]`: osteocytes, osteoclasts, osteoblasts and coupling.
+    CellsSection, "cells", {
+    /// Lacunae per mm³ of bone (Mullender 1996: 13 000–17 000 human; tens of thousands in rodents).
+    osteocyte_density_per_mm3: 15_000.0, 50_000.0, 100.0, 300_000.0, " /mm³";
+    /// Time constant of the osteocyte set-point's adaptation to its stimulus.
+    osteocyte_adaptation_days: 365.0, 60.0, 1.0, 100_000.0, " days";
+    /// Apoptosis hazard at habitual load (osteocyte lifespan of decades).
+    apoptosis_basal_per_day: 1e-4, 5e-4, 0.0, 1.0, " /day";
+    /// Extra apoptosis hazard at full disuse (Aguirre 2006: rises within 3 days).
+    apoptosis_disuse_per_day: 0.004, 0.03, 0.0, 1.0, " /day";
+    /// Days an apoptotic osteocyte keeps signalling before it is cleared.
+    apoptotic_clear_days: 5.0, 5.0, 0.5, 100.0, " days";
+    /// RANKL secretion relative increase at full disuse (Xiong 2011; Nakashima 2011).
+    rankl_disuse_gain: 2.0, 2.0, 0.0, 100.0, "";
+    /// RANKL of an apoptotic osteocyte relative to a live one (Cheung 2016; Kennedy 2012).
+    rankl_apoptotic_factor: 10.0, 10.0, 1.0, 1000.0, "";
+    /// Sclerostin secretion relative increase at full disuse (Robling 2008; Spatz 2015).
+    sclerostin_disuse_gain: 1.5, 1.5, 0.0, 100.0, "";
+    /// Sclerostin suppression per unit overload (Robling 2008).
+    sclerostin_overload_gain: 2.0, 2.0, 0.0, 100.0, "";
+    /// Osteoclast recruitment per surface voxel per day at saturating RANKL.
+    osteoclast_recruit_per_day: 2e-4, 1e-3, 0.0, 10.0, " /day";
+    /// Effective RANKL (relative to the basal mean) of half-maximal recruitment.
+    osteoclast_rankl_half: 3.0, 3.0, 0.01, 1000.0, "";
+    /// Bone resorbed by one osteoclast per day.
+    resorption_um3_per_day: 20_000.0, 3_000.0, 0.0, 1e7, " µm³/day";
+    /// Osteoclast lifespan (Parfitt: ~2 weeks in humans).
+    osteoclast_lifespan_days: 14.0, 7.0, 0.5, 365.0, " days";
+    /// Rate at which an osteoclast with bone to resorb moves on along the surface.
+    osteoclast_move_per_day: 0.5, 0.5, 0.0, 100.0, " /day";
+    /// Bias of osteoclast steps up the RANKL gradient (0 = unbiased walk).
+    osteoclast_chemotaxis: 2.0, 2.0, 0.0, 100.0, "";
+    /// Osteoblast recruitment per surface voxel per day at saturating drive.
+    osteoblast_recruit_per_day: 0.05, 0.2, 0.0, 10.0, " /day";
+    /// Coupling (voxel volumes resorbed nearby, decaying) of half-maximal recruitment.
+    osteoblast_coupling_half: 0.5, 0.5, 0.001, 100.0, "";
+    /// Effective sclerostin (relative to the basal mean) that halves recruitment.
+    osteoblast_sclerostin_half: 1.0, 1.0, 0.01, 1000.0, "";
+    /// Weight of strain overload (stimulus/reference − 1) in osteoblast recruitment.
+    osteoblast_mech_weight: 1.0, 1.0, 0.0, 100.0, "";
+    /// Mineral apposition rate (Lips 1978: 0.72; Kragstrup 1983: 0.63 µm/day human).
+    apposition_um_per_day: 0.65, 1.5, 0.01, 50.0, " µm/day";
+    /// Osteoblast lifespan (~3 months in humans: the formation period).
+    osteoblast_lifespan_days: 90.0, 20.0, 1.0, 1000.0, " days";
+    /// Fraction of osteoblasts embedded as osteocytes at the end of life (10–20 %).
+    embed_fraction: 0.15, 0.15, 0.0, 1.0, "";
+    /// Decay time of the coupling (reversal) signal left by resorption.
+    coupling_days: 30.0, 10.0, 0.1, 1000.0, " days";
+});
+
+parameter_section!(
+    /// `[signals]`: RANKL and sclerostin reaction–diffusion (DESIGN §5).
+    SignalsSection, "signals", {
+    /// RANKL diffusivity in marrow (~1 µm²/s for a soluble protein in tissue).
+    rankl_diffusivity_marrow_um2_per_day: 86_400.0, 86_400.0, 0.0, 1e9, " µm²/day";
+    /// RANKL diffusivity in bone (canalicular transport, ~10× slower).
+    rankl_diffusivity_bone_um2_per_day: 8_640.0, 8_640.0, 0.0, 1e9, " µm²/day";
+    /// RANKL decay (half-life ~40 min; diffusion length √(D/k) ≈ 60 µm).
+    rankl_decay_per_day: 24.0, 24.0, 0.01, 1e5, " /day";
+    /// Sclerostin diffusivity in marrow.
+    sclerostin_diffusivity_marrow_um2_per_day: 86_400.0, 86_400.0, 0.0, 1e9, " µm²/day";
+    /// Sclerostin diffusivity in bone.
+    sclerostin_diffusivity_bone_um2_per_day: 8_640.0, 8_640.0, 0.0, 1e9, " µm²/day";
+    /// Sclerostin decay (diffusion length ≈ 100 µm).
+    sclerostin_decay_per_day: 8.64, 8.64, 0.01, 1e5, " /day";
+    /// Jacobi sweeps per step toward the quasi-steady state (warm-started).
+    sweeps_per_step: 24.0, 24.0, 1.0, 10_000.0, "";
+});
+
+parameter_section!(
+    /// `[drugs]`: effect sizes; when each drug is given is set in `[loading]`.
+    DrugsSection, "drugs", {
+    /// Osteoclast resorption rate multiplier under bisphosphonate (Russell 2008: osteoclast activity falls).
+    bisphosphonate_resorption_factor: 0.3, 0.3, 0.0, 1.0, "";
+    /// Osteoclast lifespan multiplier under bisphosphonate (Hughes 1995: osteoclast apoptosis).
+    bisphosphonate_lifespan_factor: 0.5, 0.5, 0.01, 1.0, "";
+    /// Fraction of RANKL neutralised by denosumab.
+    denosumab_rankl_inhibition: 0.9, 0.9, 0.0, 1.0, "";
+    /// Fraction of sclerostin neutralised by romosozumab.
+    romosozumab_sclerostin_inhibition: 0.8, 0.8, 0.0, 1.0, "";
+});
+
+parameter_section!(
+    /// `[mechanics]`: where the unit-load strain energy density comes from.
+    MechanicsSection, "mechanics", {
+    /// Strain energy density of bone at the habitual 1 g load when no FE solve
+    /// is used: ½·E·ε² with E = 15 GPa and ε = 1000 µε (habitual tissue strain).
+    habitual_sed_mpa: 0.0075, 0.0075, 0.0, 10.0, " MPa";
+});

@@ -1,0 +1,2 @@
+pub mod diffuse;
+pub use diffuse::{Diffuse, DiffuseParams};

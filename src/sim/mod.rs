@@ -1,0 +1,11 @@
+//! The simulation: state, one step, metrics, and the headless run that
+//! writes a run folder.
+
+pub mod metrics;
+pub mod run;
+pub mod state;
+pub mod step;
+
+pub use metrics::{Metrics, TimeSeries};
+pub use run::{RunOptions, RunSummary, run_scene};
+pub use step::{Simulation, StepReport};

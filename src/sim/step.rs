@@ -1,0 +1,734 @@
+//! One step of the simulation, read top to bottom as DESIGN §3.
+//!
+//! The step owns the encoders; kernels only record. A step is three
+//! submissions because births and deaths change the agent counts that later
+//! stages dispatch over: after recruitment and after fate the host reads back
+//! a few scan totals (bytes, never agent buffers) and grows capacity.
+
+use anyhow::{Context, Result};
+
+use super::state::{SimState, total};
+use crate::cells::{
+    CellType, StepParams, compact::Compact, fate, fate::Fate, motion::Motion,
+    osteocytes::Osteocytes,
+};
+use crate::cells::{recruit::Recruit, recruit::RecruitFields, remodel::Remodel};
+use crate::gpu::{Binding::*, GpuContext, Kernel, read_buffer, uniform_buffer};
+use crate::lattice::Lattice;
+use crate::scan::{Reduce, Scan};
+use crate::scene::{DayRegime, Scene};
+use crate::signals::{Diffuse, DiffuseParams};
+
+/// Slots of the `sums` buffer.
+mod sum {
+    pub const MINERAL: u32 = 0;
+    pub const BONE: u32 = 1;
+    pub const BONE_STIMULUS: u32 = 2;
+    pub const RANKL: u32 = 3;
+    pub const SCLEROSTIN: u32 = 4;
+    pub const RESORBED: u32 = 5;
+    pub const FORMED: u32 = 6;
+    pub const LEN: u64 = 8;
+}
+
+/// What one step measured (all from GPU reductions and counters).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepReport {
+    pub day: f64,
+    pub bv_tv: f64,
+    pub mineral_mean: f64,
+    /// Sum of mineral fractions (voxel volumes of bone matrix).
+    pub mineral_total: f64,
+    pub osteocytes_alive: u32,
+    pub osteocytes_apoptotic: u32,
+    pub osteoclasts: u32,
+    pub osteoblasts: u32,
+    /// Voxel volumes resorbed and formed this step.
+    pub resorbed_voxels: f64,
+    pub formed_voxels: f64,
+    pub resorbed_mm3: f64,
+    pub formed_mm3: f64,
+    pub mean_stimulus: f64,
+    pub mean_rankl: f64,
+    pub mean_sclerostin: f64,
+    pub load_factor: f64,
+    pub gravity: f64,
+    pub phase: Option<usize>,
+}
+
+/// Every kernel the step records, built once.
+pub struct Kernels {
+    pub osteocytes: Osteocytes,
+    pub recruit: Recruit,
+    pub motion: Motion,
+    pub remodel: Remodel,
+    pub fate: Fate,
+    pub compact: Compact,
+    pub scan: Scan,
+    pub reduce: Reduce,
+    pub diffuse: Diffuse,
+    pub bone_fields: Kernel,
+}
+
+impl Kernels {
+    pub fn new(ctx: &GpuContext, wg: u32) -> Result<Self> {
+        Ok(Self {
+            osteocytes: Osteocytes::new(ctx, wg)?,
+            recruit: Recruit::new(ctx, wg)?,
+            motion: Motion::new(ctx, wg)?,
+            remodel: Remodel::new(ctx, wg)?,
+            fate: Fate::new(ctx, wg)?,
+            compact: Compact::new(ctx, wg)?,
+            scan: Scan::new(ctx, wg)?,
+            reduce: Reduce::new(ctx, wg)?,
+            diffuse: Diffuse::new(ctx, wg)?,
+            bone_fields: Kernel::with_slots(
+                &ctx.device,
+                "sim/metrics",
+                "bone_fields",
+                &[
+                    (0, Uniform),
+                    (1, StorageRead),
+                    (2, StorageRead),
+                    (3, StorageWrite),
+                    (4, StorageWrite),
+                ],
+                wg,
+            )?,
+        })
+    }
+}
+
+/// A running simulation: scene, GPU state, kernels and the clock.
+pub struct Simulation {
+    pub scene: Scene,
+    pub state: SimState,
+    pub kernels: Kernels,
+    /// Steps done.
+    pub step: u32,
+    /// Mean bone stimulus at habitual 1 g on day 0 (MPa).
+    pub stimulus_ref: f64,
+    /// Per-osteocyte source strengths that make the basal mean concentration 1.
+    pub rankl_source: f64,
+    pub sclerostin_source: f64,
+}
+
+fn encoder(ctx: &GpuContext) -> wgpu::CommandEncoder {
+    ctx.device.create_command_encoder(&Default::default())
+}
+
+impl Simulation {
+    /// Builds the state for `lattice` with the unit-load SED field `sed_unit`
+    /// (MPa at habitual 1 g), seeds osteocytes and brings the signals to
+    /// their basal steady state.
+    pub fn new(
+        ctx: &GpuContext,
+        scene: &Scene,
+        lattice: &Lattice,
+        sed_unit: &[f32],
+        workgroup_size: u32,
+    ) -> Result<Self> {
+        let state = SimState::new(ctx, lattice, sed_unit)?;
+        let kernels = Kernels::new(ctx, workgroup_size).context("building the cell kernels")?;
+        let bone: Vec<f64> = lattice
+            .mineral
+            .iter()
+            .map(|&m| if m >= 0.5 { 1.0 } else { 0.0 })
+            .collect();
+        let n_bone = bone.iter().sum::<f64>().max(1.0);
+        let stimulus_ref = sed_unit
+            .iter()
+            .zip(&bone)
+            .map(|(&s, &b)| s as f64 * b)
+            .sum::<f64>()
+            / n_bone;
+        let mut sim = Self {
+            scene: scene.clone(),
+            state,
+            kernels,
+            step: 0,
+            stimulus_ref,
+            rankl_source: 0.0,
+            sclerostin_source: 0.0,
+        };
+        sim.seed_osteocytes(ctx)?;
+        let n_ocy = sim.state.cell(CellType::Osteocyte).len.max(1) as f64;
+        let per_cell = sim.state.n_voxels as f64 / n_ocy;
+        sim.rankl_source = per_cell * sim.signals().rankl_decay_per_day.unwrap();
+        sim.sclerostin_source = per_cell * sim.signals().sclerostin_decay_per_day.unwrap();
+        sim.spin_up_signals(ctx);
+        Ok(sim)
+    }
+
+    fn signals(&self) -> &crate::scene::SignalsSection {
+        &self.scene.signals
+    }
+
+    /// Day at the end of the last step.
+    pub fn day(&self) -> f64 {
+        self.step as f64 * self.scene.dt_days
+    }
+
+    /// The kernels' parameters for the step starting now under `regime`.
+    pub fn params(&self, regime: &DayRegime) -> StepParams {
+        let s = &self.scene;
+        let c = &s.cells;
+        let d = &s.drugs;
+        let dt = s.dt_days;
+        let h = self.state.voxel_size_um;
+        let v = |x: Option<f64>| x.expect("preset applied") as f32;
+        let [ocy, oc, ob] = &self.state.cells;
+        let bis = regime.bisphosphonate;
+        let voxel_mm3 = (h * 1e-3).powi(3);
+        StepParams {
+            grid: [
+                self.state.dims[0] as u32,
+                self.state.dims[1] as u32,
+                self.state.dims[2] as u32,
+                self.state.n_voxels,
+            ],
+            seed: crate::gpu::rng::fold_seed(s.seed),
+            step: self.step + 1,
+            n_osteocytes: ocy.len,
+            n_osteoclasts: oc.len,
+            n_osteoblasts: ob.len,
+            dt_days: dt as f32,
+            load_factor: s.loading.load_factor(regime) as f32,
+            stimulus_ref: self.stimulus_ref as f32,
+            adapt_fraction: (1.0 - (-dt / c.osteocyte_adaptation_days.unwrap()).exp()) as f32,
+            apoptosis_basal_per_day: v(c.apoptosis_basal_per_day),
+            apoptosis_disuse_per_day: v(c.apoptosis_disuse_per_day),
+            apoptotic_clear_days: v(c.apoptotic_clear_days),
+            rankl_source: self.rankl_source as f32,
+            rankl_disuse_gain: v(c.rankl_disuse_gain),
+            rankl_apoptotic_factor: v(c.rankl_apoptotic_factor),
+            sclerostin_source: self.sclerostin_source as f32,
+            sclerostin_disuse_gain: v(c.sclerostin_disuse_gain),
+            sclerostin_overload_gain: v(c.sclerostin_overload_gain),
+            rankl_effective: if regime.denosumab {
+                1.0 - v(d.denosumab_rankl_inhibition)
+            } else {
+                1.0
+            },
+            sclerostin_effective: if regime.romosozumab {
+                1.0 - v(d.romosozumab_sclerostin_inhibition)
+            } else {
+                1.0
+            },
+            oc_recruit_per_day: v(c.osteoclast_recruit_per_day),
+            oc_rankl_half: v(c.osteoclast_rankl_half),
+            oc_resorb_fraction_per_day: (c.resorption_um3_per_day.unwrap() / h.powi(3)
+                * if bis {
+                    d.bisphosphonate_resorption_factor.unwrap()
+                } else {
+                    1.0
+                }) as f32,
+            oc_lifespan_days: (c.osteoclast_lifespan_days.unwrap()
+                * if bis {
+                    d.bisphosphonate_lifespan_factor.unwrap()
+                } else {
+                    1.0
+                }) as f32,
+            oc_move_per_day: v(c.osteoclast_move_per_day),
+            oc_chemotaxis: v(c.osteoclast_chemotaxis),
+            ob_recruit_per_day: v(c.osteoblast_recruit_per_day),
+            ob_coupling_half: v(c.osteoblast_coupling_half),
+            ob_sclerostin_half: v(c.osteoblast_sclerostin_half),
+            ob_mech_weight: v(c.osteoblast_mech_weight),
+            ob_fill_fraction_per_day: (c.apposition_um_per_day.unwrap() / h) as f32,
+            ob_lifespan_days: v(c.osteoblast_lifespan_days),
+            ob_embed_fraction: v(c.embed_fraction),
+            coupling_keep: (-dt / c.coupling_days.unwrap()).exp() as f32,
+            osteocyte_seed_prob: (c.osteocyte_density_per_mm3.unwrap() * voxel_mm3).min(1.0) as f32,
+            next_osteocyte_id: ocy.next_id,
+            next_osteoclast_id: oc.next_id,
+            next_osteoblast_id: ob.next_id,
+            _pad0: 0,
+            _pad1: 0,
+        }
+    }
+
+    fn read_totals(&self, ctx: &GpuContext) -> Vec<u32> {
+        read_buffer(&ctx.device, &ctx.queue, &self.state.totals, 0, total::LEN)
+    }
+
+    fn seed_osteocytes(&mut self, ctx: &GpuContext) -> Result<()> {
+        let regime = self.scene.loading.regime_on(0.0);
+        let p = uniform_buffer(&ctx.device, "step params", &self.params(&regime));
+        let n = self.state.n_voxels;
+        let f = &self.state.fields;
+        let mut enc = encoder(ctx);
+        self.kernels
+            .osteocytes
+            .record_seed_flags(ctx, &mut enc, &p, &f.mineral, &f.oc_flags, n);
+        self.kernels.scan.record(
+            ctx,
+            &mut enc,
+            &f.oc_flags,
+            &f.oc_offsets,
+            n,
+            &self.state.totals,
+            total::SEEDED,
+        );
+        ctx.submit_and_wait(enc);
+        let seeded = self.read_totals(ctx)[total::SEEDED as usize];
+        let mut enc = encoder(ctx);
+        self.state
+            .reserve(ctx, &mut enc, CellType::Osteocyte, seeded)?;
+        let f = &self.state.fields;
+        let ocy = &self.state.cells[CellType::Osteocyte as usize];
+        self.kernels.osteocytes.record_seed_scatter(
+            ctx,
+            &mut enc,
+            &p,
+            &f.sed,
+            &f.oc_flags,
+            &f.oc_offsets,
+            &ocy.buffer,
+            n,
+        );
+        ctx.submit_and_wait(enc);
+        let ocy = &mut self.state.cells[CellType::Osteocyte as usize];
+        ocy.len = seeded;
+        ocy.next_id = seeded;
+        Ok(())
+    }
+
+    fn diffuse_params(&self) -> [DiffuseParams; 2] {
+        let s = self.signals();
+        let grid = [
+            self.state.dims[0] as u32,
+            self.state.dims[1] as u32,
+            self.state.dims[2] as u32,
+            self.state.n_voxels,
+        ];
+        let h = self.state.voxel_size_um as f32;
+        let mk = |dm: Option<f64>, db: Option<f64>, k: Option<f64>| DiffuseParams {
+            grid,
+            voxel_size_um: h,
+            d_marrow_um2_per_day: dm.unwrap() as f32,
+            d_bone_um2_per_day: db.unwrap() as f32,
+            decay_per_day: k.unwrap() as f32,
+        };
+        [
+            mk(
+                s.rankl_diffusivity_marrow_um2_per_day,
+                s.rankl_diffusivity_bone_um2_per_day,
+                s.rankl_decay_per_day,
+            ),
+            mk(
+                s.sclerostin_diffusivity_marrow_um2_per_day,
+                s.sclerostin_diffusivity_bone_um2_per_day,
+                s.sclerostin_decay_per_day,
+            ),
+        ]
+    }
+
+    /// Stage 3 (sensing) and 4 (signals): osteocytes write their sources,
+    /// then the fields relax toward their quasi-steady state.
+    fn record_sensing_and_signals(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        p: &wgpu::Buffer,
+        sweeps: u32,
+        sense: bool,
+    ) {
+        let f = &self.state.fields;
+        let ocy = self.state.cell(CellType::Osteocyte);
+        enc.clear_buffer(&f.rankl_source, 0, None);
+        enc.clear_buffer(&f.sclerostin_source, 0, None);
+        if sense {
+            self.kernels.osteocytes.record_sense(
+                ctx,
+                enc,
+                p,
+                &f.mineral,
+                &f.sed,
+                &ocy.buffer,
+                &f.rankl_source,
+                &f.sclerostin_source,
+                ocy.len,
+            );
+        }
+        let [pr, ps] = self.diffuse_params();
+        self.kernels.diffuse.record(
+            ctx,
+            enc,
+            &pr,
+            &f.mineral,
+            &f.rankl_source,
+            &f.rankl,
+            &f.rankl_tmp,
+            sweeps,
+        );
+        self.kernels.diffuse.record(
+            ctx,
+            enc,
+            &ps,
+            &f.mineral,
+            &f.sclerostin_source,
+            &f.sclerostin,
+            &f.sclerostin_tmp,
+            sweeps,
+        );
+    }
+
+    /// Brings the signals to their basal state before day 1: basal sources
+    /// (sensing at habitual load, no apoptosis draws) and many sweeps.
+    fn spin_up_signals(&mut self, ctx: &GpuContext) {
+        let mut basal = self.scene.clone();
+        basal.cells.apoptosis_basal_per_day = Some(0.0);
+        basal.cells.apoptosis_disuse_per_day = Some(0.0);
+        let regime = basal.loading.regime_on(0.0);
+        let mut params = self.params(&regime);
+        params.load_factor = 1.0;
+        params.adapt_fraction = 0.0;
+        params.apoptosis_basal_per_day = 0.0;
+        params.apoptosis_disuse_per_day = 0.0;
+        let p = uniform_buffer(&ctx.device, "spin-up params", &params);
+        let sweeps = 20 * self.signals().sweeps_per_step.unwrap() as u32;
+        let mut enc = encoder(ctx);
+        self.record_sensing_and_signals(ctx, &mut enc, &p, sweeps, true);
+        ctx.submit_and_wait(enc);
+    }
+
+    /// Advances one step (DESIGN §3) and returns its metrics.
+    pub fn advance(&mut self, ctx: &GpuContext) -> Result<StepReport> {
+        let t_start = self.day();
+        let regime = self.scene.loading.regime_on(t_start);
+        let n = self.state.n_voxels;
+        let sweeps = self.signals().sweeps_per_step.unwrap() as u32;
+
+        // 1–2. Mechanics and stimulus: the unit-load SED field is fixed here;
+        // the daily stimulus is load_factor × SED, formed inside the kernels.
+        let params_a = self.params(&regime);
+        let p_a = uniform_buffer(&ctx.device, "step params", &params_a);
+        let mut enc = encoder(ctx);
+        // 3–4. Sensing and signals.
+        self.record_sensing_and_signals(ctx, &mut enc, &p_a, sweeps, true);
+        // 5. Recruitment flags on free surface voxels, scanned into slots.
+        {
+            let f = &self.state.fields;
+            let [_, oc, ob] = &self.state.cells;
+            self.kernels.recruit.record_occupy(
+                ctx,
+                &mut enc,
+                &p_a,
+                &f.occupant,
+                &oc.buffer,
+                oc.len,
+                &ob.buffer,
+                ob.len,
+            );
+            let rf = RecruitFields {
+                mineral: &f.mineral,
+                sed: &f.sed,
+                rankl: &f.rankl,
+                sclerostin: &f.sclerostin,
+                coupling: &f.coupling,
+                occupant: &f.occupant,
+            };
+            self.kernels.recruit.record_flags(
+                ctx,
+                &mut enc,
+                &p_a,
+                &rf,
+                &f.oc_flags,
+                &f.ob_flags,
+                n,
+            );
+        }
+        {
+            let f = &self.state.fields;
+            let t = &self.state.totals;
+            self.kernels.scan.record(
+                ctx,
+                &mut enc,
+                &f.oc_flags,
+                &f.oc_offsets,
+                n,
+                t,
+                total::OC_BIRTHS,
+            );
+            self.kernels.scan.record(
+                ctx,
+                &mut enc,
+                &f.ob_flags,
+                &f.ob_offsets,
+                n,
+                t,
+                total::OB_BIRTHS,
+            );
+        }
+        ctx.submit_and_wait(enc);
+        let totals = self.read_totals(ctx);
+        let (oc_births, ob_births) = (
+            totals[total::OC_BIRTHS as usize],
+            totals[total::OB_BIRTHS as usize],
+        );
+
+        // Births land after the live cells: grow first if they would overflow.
+        let mut enc = encoder(ctx);
+        let oc_len = self.state.cell(CellType::Osteoclast).len;
+        let ob_len = self.state.cell(CellType::Osteoblast).len;
+        self.state
+            .reserve(ctx, &mut enc, CellType::Osteoclast, oc_len + oc_births)?;
+        self.state
+            .reserve(ctx, &mut enc, CellType::Osteoblast, ob_len + ob_births)?;
+        {
+            let f = &self.state.fields;
+            let [_, oc, ob] = &self.state.cells;
+            self.kernels.recruit.record_scatter(
+                ctx,
+                &mut enc,
+                &p_a,
+                &f.occupant,
+                (&f.oc_flags, &f.ob_flags),
+                (&f.oc_offsets, &f.ob_offsets),
+                &oc.buffer,
+                &ob.buffer,
+                n,
+            );
+        }
+        {
+            let [_, oc, ob] = &mut self.state.cells;
+            oc.len += oc_births;
+            oc.next_id += oc_births;
+            ob.len += ob_births;
+            ob.next_id += ob_births;
+        }
+        let params_b = self.params(&regime);
+        let p_b = uniform_buffer(&ctx.device, "step params", &params_b);
+        {
+            let f = &self.state.fields;
+            let [ocy, oc, ob] = &self.state.cells;
+            // 6. Action: cells move, then bone is resorbed and formed.
+            self.kernels.motion.record(
+                ctx,
+                &mut enc,
+                &p_b,
+                &f.mineral,
+                &f.occupant,
+                &f.rankl,
+                &f.claims,
+                (&oc.buffer, oc.len),
+                (&ob.buffer, ob.len),
+            );
+            self.kernels.recruit.record_occupy(
+                ctx,
+                &mut enc,
+                &p_b,
+                &f.occupant,
+                &oc.buffer,
+                oc.len,
+                &ob.buffer,
+                ob.len,
+            );
+            self.kernels.remodel.record(
+                ctx,
+                &mut enc,
+                &p_b,
+                &f.mineral,
+                &f.occupant,
+                &oc.buffer,
+                &f.coupling,
+                &f.resorbed,
+                &f.formed,
+                n,
+            );
+            // 7. Fate: ageing, death, embedding; survival flags and their scans.
+            enc.clear_buffer(&self.state.counts, 0, None);
+            let [s_ocy, s_oc, s_ob] = &self.state.scratch;
+            self.kernels.fate.record(
+                ctx,
+                &mut enc,
+                &p_b,
+                &f.mineral,
+                &self.state.counts,
+                (&ocy.buffer, &s_ocy.keep, ocy.len),
+                (&oc.buffer, &s_oc.keep, oc.len),
+                (&ob.buffer, &s_ob.keep, &self.state.embed.keep, ob.len),
+            );
+            let t = &self.state.totals;
+            for (i, (cells, s)) in self.state.cells.iter().zip(&self.state.scratch).enumerate() {
+                self.kernels.scan.record(
+                    ctx,
+                    &mut enc,
+                    &s.keep,
+                    &s.slots,
+                    cells.len,
+                    t,
+                    total::KEEP[i],
+                );
+            }
+            self.kernels.scan.record(
+                ctx,
+                &mut enc,
+                &self.state.embed.keep,
+                &self.state.embed.slots,
+                ob.len,
+                t,
+                total::EMBED,
+            );
+        }
+        ctx.submit_and_wait(enc);
+        let totals = self.read_totals(ctx);
+        let counts: Vec<u32> = read_buffer(
+            &ctx.device,
+            &ctx.queue,
+            &self.state.counts,
+            0,
+            fate::COUNTS as u64,
+        );
+        let keep = total::KEEP.map(|k| totals[k as usize]);
+        let embeds = totals[total::EMBED as usize];
+
+        // Compaction of every type; embedded osteoblasts append osteocytes.
+        let mut enc = encoder(ctx);
+        self.state
+            .reserve(ctx, &mut enc, CellType::Osteocyte, keep[0] + embeds)?;
+        let mut params_c = self.params(&regime);
+        params_c.n_osteocytes = keep[0];
+        let p_c = uniform_buffer(&ctx.device, "step params", &params_c);
+        {
+            let [ocy, _, ob] = &self.state.cells;
+            for (cells, s) in self.state.cells.iter().zip(&self.state.scratch) {
+                self.kernels.compact.record(
+                    ctx,
+                    &mut enc,
+                    &cells.buffer,
+                    &s.keep,
+                    &s.slots,
+                    &cells.spare,
+                    cells.len,
+                );
+            }
+            let f = &self.state.fields;
+            self.kernels.osteocytes.record_embed(
+                ctx,
+                &mut enc,
+                &p_c,
+                &f.sed,
+                &self.state.embed.slots,
+                &ocy.spare,
+                &ob.buffer,
+                ob.len,
+            );
+        }
+        for (i, cells) in self.state.cells.iter_mut().enumerate() {
+            cells.swap(keep[i]);
+        }
+        {
+            let ocy = &mut self.state.cells[CellType::Osteocyte as usize];
+            ocy.len += embeds;
+            ocy.next_id += embeds;
+        }
+        self.step += 1;
+        // 8. Metrics by fixed-tree reductions.
+        self.record_metrics(ctx, &mut enc, &p_b);
+        ctx.submit_and_wait(enc);
+        let sums: Vec<f32> = read_buffer(&ctx.device, &ctx.queue, &self.state.sums, 0, sum::LEN);
+        Ok(self.report(&regime, &params_b, &sums, &counts))
+    }
+
+    /// Metrics of the current state without stepping (day 0 of a run).
+    pub fn measure(&mut self, ctx: &GpuContext) -> StepReport {
+        let regime = self.scene.loading.regime_on(self.day());
+        let params = self.params(&regime);
+        let p = uniform_buffer(&ctx.device, "step params", &params);
+        let mut enc = encoder(ctx);
+        self.record_metrics(ctx, &mut enc, &p);
+        ctx.submit_and_wait(enc);
+        let sums: Vec<f32> = read_buffer(&ctx.device, &ctx.queue, &self.state.sums, 0, sum::LEN);
+        let [ocy, oc, ob] = &self.state.cells;
+        // Between steps every stored cell is live; apoptotic osteocytes only
+        // exist after a step, so day 0 counts are the buffer lengths.
+        let counts = [ocy.len, 0, oc.len, ob.len, 0];
+        self.report(&regime, &params, &sums, &counts)
+    }
+
+    fn record_metrics(
+        &mut self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        p: &wgpu::Buffer,
+    ) {
+        let n = self.state.n_voxels;
+        let f = &self.state.fields;
+        crate::cells::record(
+            ctx,
+            enc,
+            &self.kernels.bone_fields,
+            &[p, &f.mineral, &f.sed, &f.scratch_a, &f.scratch_b],
+            n,
+        );
+        let out = &self.state.sums;
+        let r = &mut self.kernels.reduce;
+        r.record_sum(ctx, enc, &f.mineral, n, out, sum::MINERAL);
+        r.record_sum(ctx, enc, &f.scratch_a, n, out, sum::BONE);
+        r.record_sum(ctx, enc, &f.scratch_b, n, out, sum::BONE_STIMULUS);
+        r.record_sum(ctx, enc, &f.rankl, n, out, sum::RANKL);
+        r.record_sum(ctx, enc, &f.sclerostin, n, out, sum::SCLEROSTIN);
+        r.record_sum(ctx, enc, &f.resorbed, n, out, sum::RESORBED);
+        r.record_sum(ctx, enc, &f.formed, n, out, sum::FORMED);
+    }
+
+    fn report(
+        &self,
+        regime: &DayRegime,
+        p: &StepParams,
+        sums: &[f32],
+        counts: &[u32],
+    ) -> StepReport {
+        let n = self.state.n_voxels as f64;
+        let s = |i: u32| sums[i as usize] as f64;
+        let bone = s(sum::BONE);
+        let voxel_mm3 = (self.state.voxel_size_um * 1e-3).powi(3);
+        StepReport {
+            day: self.day(),
+            bv_tv: bone / n,
+            mineral_mean: s(sum::MINERAL) / n,
+            mineral_total: s(sum::MINERAL),
+            osteocytes_alive: counts[fate::COUNT_OSTEOCYTES_ALIVE],
+            osteocytes_apoptotic: counts[fate::COUNT_OSTEOCYTES_APOPTOTIC],
+            osteoclasts: counts[fate::COUNT_OSTEOCLASTS],
+            osteoblasts: counts[fate::COUNT_OSTEOBLASTS],
+            resorbed_voxels: s(sum::RESORBED),
+            formed_voxels: s(sum::FORMED),
+            resorbed_mm3: s(sum::RESORBED) * voxel_mm3,
+            formed_mm3: s(sum::FORMED) * voxel_mm3,
+            mean_stimulus: if bone > 0.0 {
+                s(sum::BONE_STIMULUS) / bone
+            } else {
+                0.0
+            },
+            mean_rankl: s(sum::RANKL) / n,
+            mean_sclerostin: s(sum::SCLEROSTIN) / n,
+            load_factor: p.load_factor as f64,
+            gravity: regime.gravity,
+            phase: regime.phase,
+        }
+    }
+
+    /// The lattice as it is now (a readback of the mineral field).
+    pub fn read_lattice(&self, ctx: &GpuContext) -> Lattice {
+        Lattice {
+            dims: self.state.dims,
+            voxel_size_um: self.state.voxel_size_um,
+            mineral: read_buffer(
+                &ctx.device,
+                &ctx.queue,
+                &self.state.fields.mineral,
+                0,
+                self.state.n_voxels as u64,
+            ),
+        }
+    }
+
+    /// A whole agent buffer (for outputs and tests, never per step).
+    pub fn read_agents(&self, ctx: &GpuContext, kind: CellType) -> Vec<crate::cells::Agent> {
+        let c = self.state.cell(kind);
+        read_buffer(&ctx.device, &ctx.queue, &c.buffer, 0, c.len as u64)
+    }
+}

@@ -1,0 +1,458 @@
+//! The cell model on the GPU: each kernel against a CPU oracle, mass
+//! balance, determinism and the causal chain of unloading.
+
+mod common;
+
+use trabecula::cells::agents::{Agent, NO_TARGET, STATE_ALIVE};
+use trabecula::cells::{
+    StepParams, compact::Compact, recruit::Recruit, recruit::RecruitFields, remodel::Remodel,
+};
+use trabecula::gpu::{
+    GpuContext, read_buffer, storage_buffer_init, storage_buffer_zeroed, uniform_buffer,
+};
+use trabecula::lattice::Lattice;
+use trabecula::scan::Scan;
+use trabecula::scene::{self, Scene};
+use trabecula::sim::run::habitual_sed;
+use trabecula::sim::{Simulation, StepReport};
+
+fn grid(dims: [usize; 3]) -> [u32; 4] {
+    [
+        dims[0] as u32,
+        dims[1] as u32,
+        dims[2] as u32,
+        dims.iter().product::<usize>() as u32,
+    ]
+}
+
+fn idx(dims: [usize; 3], x: usize, y: usize, z: usize) -> usize {
+    x + dims[0] * (y + dims[1] * z)
+}
+
+/// A block whose lower `floor` z-layers are bone.
+fn slab(dims: [usize; 3], floor: usize) -> Vec<f32> {
+    (0..dims.iter().product::<usize>())
+        .map(|i| {
+            if i / (dims[0] * dims[1]) < floor {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn compaction_keeps_exactly_the_live_agents_in_order() {
+    let ctx = common::gpu();
+    let n = 5000u32;
+    let agents: Vec<Agent> = (0..n)
+        .map(|k| Agent {
+            voxel: k * 3,
+            id: k,
+            state: STATE_ALIVE,
+            aim: NO_TARGET,
+            age_days: k as f32,
+            ..Default::default()
+        })
+        .collect();
+    let keep: Vec<u32> = (0..n).map(|k| ((k * 7919) % 5 != 0) as u32).collect();
+    let d = &ctx.device;
+    let src = storage_buffer_init(d, "src", &agents);
+    let keep_b = storage_buffer_init(d, "keep", &keep);
+    let slots = storage_buffer_zeroed(d, "slots", 4 * n as u64);
+    let dst = storage_buffer_zeroed(d, "dst", 32 * n as u64);
+    let total = storage_buffer_zeroed(d, "total", 16);
+    let mut scan = Scan::new(&ctx, 64).unwrap();
+    let compact = Compact::new(&ctx, 64).unwrap();
+    let mut enc = d.create_command_encoder(&Default::default());
+    scan.record(&ctx, &mut enc, &keep_b, &slots, n, &total, 0);
+    compact.record(&ctx, &mut enc, &src, &keep_b, &slots, &dst, n);
+    ctx.submit_and_wait(enc);
+    let live = read_buffer::<u32>(d, &ctx.queue, &total, 0, 1)[0];
+    let expect: Vec<Agent> = agents
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k == 1)
+        .map(|(a, _)| *a)
+        .collect();
+    assert_eq!(live as usize, expect.len());
+    let got: Vec<Agent> = read_buffer(d, &ctx.queue, &dst, 0, live as u64);
+    assert_eq!(got, expect);
+}
+
+fn base_params(dims: [usize; 3]) -> StepParams {
+    StepParams {
+        grid: grid(dims),
+        seed: 42,
+        step: 1,
+        dt_days: 1.0,
+        load_factor: 1.0,
+        stimulus_ref: 1.0,
+        rankl_effective: 1.0,
+        sclerostin_effective: 1.0,
+        oc_recruit_per_day: 0.3,
+        oc_rankl_half: 2.0,
+        ob_recruit_per_day: 0.4,
+        ob_coupling_half: 0.5,
+        ob_sclerostin_half: 1.0,
+        ob_mech_weight: 0.0,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn recruitment_matches_its_probabilities() {
+    let ctx = common::gpu();
+    let dims = [64, 64, 8];
+    let n = grid(dims)[3] as usize;
+    let mineral = slab(dims, 2);
+    let (rankl, scl, coupling) = (1.5f32, 0.5f32, 0.8f32);
+    let d = &ctx.device;
+    let buf = |v: f32| storage_buffer_init(d, "f", &vec![v; n]);
+    let m = storage_buffer_init(d, "mineral", &mineral);
+    let (sed, r, s, c) = (buf(1.0), buf(rankl), buf(scl), buf(coupling));
+    let occupant = storage_buffer_zeroed(d, "occ", 4 * n as u64);
+    let (ocf, obf) = (
+        storage_buffer_zeroed(d, "a", 4 * n as u64),
+        storage_buffer_zeroed(d, "b", 4 * n as u64),
+    );
+    let recruit = Recruit::new(&ctx, 64).unwrap();
+    let mut hits = [0u64; 2];
+    let trials = 8u32;
+    let p = base_params(dims);
+    for step in 1..=trials {
+        let pb = uniform_buffer(d, "p", &StepParams { step, ..p });
+        let f = RecruitFields {
+            mineral: &m,
+            sed: &sed,
+            rankl: &r,
+            sclerostin: &s,
+            coupling: &c,
+            occupant: &occupant,
+        };
+        let mut enc = d.create_command_encoder(&Default::default());
+        recruit.record_flags(&ctx, &mut enc, &pb, &f, &ocf, &obf, n as u32);
+        ctx.submit_and_wait(enc);
+        let a: Vec<u32> = read_buffer(d, &ctx.queue, &ocf, 0, n as u64);
+        let b: Vec<u32> = read_buffer(d, &ctx.queue, &obf, 0, n as u64);
+        for i in 0..n {
+            let z = i / (dims[0] * dims[1]);
+            // Births only on the marrow layer touching the slab (z = 2).
+            if z != 2 {
+                assert_eq!(a[i] + b[i], 0, "birth off the surface at voxel {i}");
+            }
+            assert!(a[i] + b[i] <= 1);
+            hits[0] += a[i] as u64;
+            hits[1] += b[i] as u64;
+        }
+    }
+    // The formula, independently: saturating RANKL; coupling over sclerostin.
+    let p_oc = 1.0 - (-(0.3 * rankl / (rankl + 2.0)) as f64).exp();
+    let rate_ob = 0.4 * (coupling / (coupling + 0.5)) / (1.0 + scl / 1.0);
+    let p_ob = 1.0 - (-(rate_ob as f64)).exp();
+    let surface = (dims[0] * dims[1]) as f64 * trials as f64;
+    for (k, p) in [(0, p_oc), (1, p_ob)] {
+        let mean = surface * p;
+        let sd = (surface * p * (1.0 - p)).sqrt();
+        let got = hits[k] as f64;
+        assert!(
+            (got - mean).abs() < 4.0 * sd,
+            "type {k}: {got} births, expected {mean:.0} ± {sd:.0}"
+        );
+    }
+}
+
+#[test]
+fn remodel_resorbs_and_forms_what_the_cpu_twin_says() {
+    let ctx = common::gpu();
+    let dims = [6, 6, 6];
+    let n = 216;
+    let mut mineral = slab(dims, 3);
+    mineral[idx(dims, 1, 1, 2)] = 0.05; // nearly resorbed bone
+    mineral[idx(dims, 4, 4, 3)] = 0.6; // an osteoblast's voxel, nearly full at 1
+    // Osteoclasts on marrow at z=3 resorbing down (direction 4 = −z); one at
+    // (1,1,3) takes more than is left; osteoblast on (4,4,3) and (2,4,4).
+    let oc = vec![
+        Agent {
+            voxel: idx(dims, 1, 1, 3) as u32,
+            aim: 4,
+            ..Default::default()
+        },
+        Agent {
+            voxel: idx(dims, 3, 1, 3) as u32,
+            aim: 4,
+            ..Default::default()
+        },
+        Agent {
+            voxel: idx(dims, 5, 5, 3) as u32,
+            aim: NO_TARGET,
+            ..Default::default()
+        },
+    ];
+    let mut occupant = vec![0u32; n];
+    for (k, a) in oc.iter().enumerate() {
+        occupant[a.voxel as usize] = (1 << 30) | (k as u32 + 1);
+    }
+    occupant[idx(dims, 4, 4, 3)] = (2 << 30) | 1;
+    occupant[idx(dims, 2, 4, 4)] = (2 << 30) | 2;
+    let p = StepParams {
+        oc_resorb_fraction_per_day: 0.3,
+        ob_fill_fraction_per_day: 0.5,
+        coupling_keep: 0.9,
+        ..base_params(dims)
+    };
+    let coupling0: Vec<f32> = (0..n).map(|i| (i % 3) as f32 * 0.1).collect();
+    let d = &ctx.device;
+    let (mb, ob, cb) = (
+        storage_buffer_init(d, "m", &mineral),
+        storage_buffer_init(d, "o", &occupant),
+        storage_buffer_init(d, "c", &coupling0),
+    );
+    let ocb = storage_buffer_init(d, "oc", &oc);
+    let (rb, fb) = (
+        storage_buffer_zeroed(d, "r", 4 * n as u64),
+        storage_buffer_zeroed(d, "f", 4 * n as u64),
+    );
+    let pb = uniform_buffer(d, "p", &p);
+    let mut enc = d.create_command_encoder(&Default::default());
+    Remodel::new(&ctx, 64)
+        .unwrap()
+        .record(&ctx, &mut enc, &pb, &mb, &ob, &ocb, &cb, &rb, &fb, n as u32);
+    ctx.submit_and_wait(enc);
+    let m1: Vec<f32> = read_buffer(d, &ctx.queue, &mb, 0, n as u64);
+    let r: Vec<f32> = read_buffer(d, &ctx.queue, &rb, 0, n as u64);
+    let f: Vec<f32> = read_buffer(d, &ctx.queue, &fb, 0, n as u64);
+    let c1: Vec<f32> = read_buffer(d, &ctx.queue, &cb, 0, n as u64);
+    // CPU twin.
+    let mut expect_m = mineral.clone();
+    let mut expect_r = vec![0.0f32; n];
+    let mut expect_f = vec![0.0f32; n];
+    for (v, take) in [(idx(dims, 1, 1, 2), 0.3f32), (idx(dims, 3, 1, 2), 0.3)] {
+        let r = take.min(expect_m[v]);
+        expect_m[v] -= r;
+        expect_r[v] = r;
+    }
+    for v in [idx(dims, 4, 4, 3), idx(dims, 2, 4, 4)] {
+        let f = 0.5f32.min(1.0 - expect_m[v]);
+        expect_m[v] += f;
+        expect_f[v] = f;
+    }
+    for i in 0..n {
+        assert!(
+            (m1[i] - expect_m[i]).abs() < 1e-6,
+            "mineral at {i}: {} vs {}",
+            m1[i],
+            expect_m[i]
+        );
+        assert!(
+            (r[i] - expect_r[i]).abs() < 1e-6 && (f[i] - expect_f[i]).abs() < 1e-6,
+            "voxel {i}"
+        );
+        assert!((c1[i] - (coupling0[i] * 0.9 + expect_r[i])).abs() < 1e-6);
+        // Per voxel: new = old − resorbed + formed.
+        assert!((m1[i] - (mineral[i] - r[i] + f[i])).abs() < 1e-6);
+    }
+    assert!(
+        (r[idx(dims, 1, 1, 2)] - 0.05).abs() < 1e-7,
+        "cannot resorb more than is there"
+    );
+    assert!(
+        (f[idx(dims, 4, 4, 3)] - 0.4).abs() < 1e-6,
+        "cannot fill beyond 1"
+    );
+}
+
+/// A small human scene for the whole-step tests.
+fn small_scene(extra: &[&str]) -> Scene {
+    let text = r#"
+name = "cells-test"
+seed = 5
+days = 100
+[lattice]
+species = "human"
+dims = [32, 32, 32]
+"#;
+    let sets: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    scene::parse(text, "test.toml", &sets).unwrap()
+}
+
+fn lattice_for(ctx: &GpuContext, scene: &Scene) -> Lattice {
+    trabecula::lattice::from_scene(ctx, scene).unwrap().0
+}
+
+fn run(
+    ctx: &GpuContext,
+    scene: &Scene,
+    lat: &Lattice,
+    days: u32,
+    wg: u32,
+) -> (Vec<StepReport>, Vec<f32>) {
+    let sed = habitual_sed(scene, lat);
+    let mut sim = Simulation::new(ctx, scene, lat, &sed, wg).unwrap();
+    let mut out = vec![sim.measure(ctx)];
+    for _ in 0..days {
+        out.push(sim.advance(ctx).unwrap());
+    }
+    (out, sim.read_lattice(ctx).mineral)
+}
+
+#[test]
+fn mass_balance_every_step_for_100_steps() {
+    let ctx = common::gpu();
+    // Unloaded, so both resorption and formation are busy.
+    let scene = small_scene(&["loading.gravity=0.0"]);
+    let lat = lattice_for(&ctx, &scene);
+    let (reports, _) = run(&ctx, &scene, &lat, 100, 64);
+    let mut moved = 0.0;
+    for w in reports.windows(2) {
+        let change = w[1].mineral_total - w[0].mineral_total;
+        let expect = w[1].formed_voxels - w[1].resorbed_voxels;
+        // f32 sums of ~30 000 values: tolerance relative to the total.
+        let tol = 2e-6 * w[1].mineral_total + 1e-3;
+        assert!(
+            (change - expect).abs() < tol,
+            "day {}: Δ {change} vs formed−resorbed {expect}",
+            w[1].day
+        );
+        moved += w[1].resorbed_voxels + w[1].formed_voxels;
+    }
+    assert!(
+        moved > 10.0,
+        "the test must exercise remodeling: {moved} voxel volumes moved"
+    );
+}
+
+#[test]
+fn same_seed_same_result_and_workgroup_size_does_not_matter() {
+    let ctx = common::gpu();
+    let scene = small_scene(&["loading.gravity=0.0", "lattice.dims=[24,24,24]"]);
+    let lat = lattice_for(&ctx, &scene);
+    let (a, la) = run(&ctx, &scene, &lat, 25, 64);
+    let (b, lb) = run(&ctx, &scene, &lat, 25, 64);
+    let (c, lc) = run(&ctx, &scene, &lat, 25, 128);
+    assert_eq!(a, b);
+    assert!(la.iter().zip(&lb).all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert_eq!(a, c, "workgroup size changed the result");
+    assert!(la.iter().zip(&lc).all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert!(a.last().unwrap().osteoclasts + a.last().unwrap().osteoblasts > 0);
+    // Another seed gives another history.
+    let other = Scene {
+        seed: 6,
+        ..scene.clone()
+    };
+    let (d, _) = run(&ctx, &other, &lat, 25, 64);
+    assert_ne!(a, d);
+}
+
+#[test]
+fn unloading_kills_osteocytes_then_recruits_osteoclasts_then_loses_bone() {
+    let ctx = common::gpu();
+    // 20 days at 1 g, then 0 g.
+    let scene = small_scene(&["loading.phases=[{days=20, gravity=1.0}, {days=80, gravity=0.0}]"]);
+    let lat = lattice_for(&ctx, &scene);
+    let (r, _) = run(&ctx, &scene, &lat, 100, 64);
+    let at = |day: usize| &r[day];
+    let mean = |from: usize, to: usize, f: &dyn Fn(&StepReport) -> f64| {
+        (from..to).map(|d| f(at(d))).sum::<f64>() / (to - from) as f64
+    };
+    let apo_before = mean(10, 20, &|s| s.osteocytes_apoptotic as f64);
+    let apo_after = mean(21, 26, &|s| s.osteocytes_apoptotic as f64);
+    assert!(
+        apo_after > 2.0 * apo_before + 1.0,
+        "apoptosis {apo_before} → {apo_after}"
+    );
+    // Apoptosis peaks before the osteoclasts do.
+    let peak = |f: &dyn Fn(&StepReport) -> f64| {
+        (20..=100)
+            .max_by(|&a, &b| f(at(a)).total_cmp(&f(at(b))))
+            .unwrap()
+    };
+    let apo_peak = peak(&|s| s.osteocytes_apoptotic as f64);
+    let oc_peak = peak(&|s| s.osteoclasts as f64);
+    assert!(
+        apo_peak < oc_peak,
+        "apoptotic peak day {apo_peak}, osteoclast peak day {oc_peak}"
+    );
+    let oc_before = mean(10, 20, &|s| s.osteoclasts as f64);
+    assert!(at(oc_peak).osteoclasts as f64 > 1.5 * oc_before + 1.0);
+    // Bone falls after unloading.
+    assert!(
+        at(100).bv_tv < at(20).bv_tv * 0.99,
+        "BV/TV {} → {}",
+        at(20).bv_tv,
+        at(100).bv_tv
+    );
+    assert!(
+        at(60).mean_sclerostin > at(15).mean_sclerostin,
+        "sclerostin rises under disuse"
+    );
+}
+
+#[test]
+fn at_1g_bone_stays_within_a_few_percent_over_100_days() {
+    let ctx = common::gpu();
+    let scene = small_scene(&[]);
+    let lat = lattice_for(&ctx, &scene);
+    let (r, _) = run(&ctx, &scene, &lat, 100, 64);
+    let rel = r[100].bv_tv / r[0].bv_tv - 1.0;
+    assert!(rel.abs() < 0.03, "BV/TV drifted {:+.2} %", rel * 100.0);
+    let active = r
+        .iter()
+        .skip(30)
+        .filter(|s| s.osteoclasts > 0 && s.osteoblasts > 0)
+        .count();
+    assert!(
+        active > 60,
+        "remodeling is active at 1 g on {active} of 70 days"
+    );
+}
+
+/// Layouts of the Pod structs against naga's reflection of the WGSL.
+#[test]
+fn agent_and_params_layouts_match_wgsl() {
+    use trabecula::gpu::compose::compose_validated;
+    use wgpu::naga;
+    let check = |file: &str, name: &str, size: usize, offsets: &[usize]| {
+        let (_, module) = compose_validated(file).unwrap();
+        let ty = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+            .unwrap()
+            .1;
+        let naga::TypeInner::Struct { members, span } = &ty.inner else {
+            panic!()
+        };
+        assert_eq!(*span as usize, size, "{name} size");
+        let wgsl: Vec<usize> = members.iter().map(|m| m.offset as usize).collect();
+        assert_eq!(wgsl, offsets, "{name} offsets");
+    };
+    use std::mem::{offset_of, size_of};
+    check(
+        "cells/fate",
+        "Agent",
+        size_of::<Agent>(),
+        &[
+            offset_of!(Agent, voxel),
+            offset_of!(Agent, id),
+            offset_of!(Agent, state),
+            offset_of!(Agent, aim),
+            offset_of!(Agent, age_days),
+            offset_of!(Agent, setpoint),
+            offset_of!(Agent, timer_days),
+            offset_of!(Agent, activity),
+        ],
+    );
+    // StepParams: every field is 4 bytes after the 16-byte grid, in order.
+    let n_fields = (size_of::<StepParams>() - 16) / 4;
+    let mut offsets = vec![0];
+    offsets.extend((0..n_fields).map(|k| 16 + 4 * k));
+    check(
+        "cells/fate",
+        "StepParams",
+        size_of::<StepParams>(),
+        &offsets,
+    );
+    assert_eq!(offset_of!(StepParams, next_osteoblast_id), 16 + 4 * 37);
+}

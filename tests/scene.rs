@@ -1,0 +1,198 @@
+//! Scene loading: strict errors that name the key, the value, the range and the place.
+
+use trabecula::scene::{self, LatticeSource, Species};
+
+const GOOD: &str = r#"
+name = "t"
+seed = 7
+days = 10
+
+[lattice]
+species = "human"
+dims = [32, 32, 32]
+bv_tv = 0.2
+"#;
+
+#[test]
+fn good_scene_loads_with_presets() {
+    let s = scene::parse(GOOD, "good.toml", &[]).unwrap();
+    assert_eq!(s.seed, 7);
+    assert_eq!(s.lattice.source, LatticeSource::Procedural);
+    assert_eq!(s.lattice.species, Species::Human);
+    // Preset fills what the scene left out.
+    assert_eq!(s.lattice.voxel_size_um, Some(20.0));
+    assert_eq!(s.lattice.tb_th_um, Some(150.0));
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let text = GOOD.replace("bv_tv = 0.2", "bv_tv = 0.2\nbone_colour = 3");
+    let e = scene::parse(&text, "s.toml", &[]).unwrap_err();
+    assert_eq!(e.key, "lattice.bone_colour");
+    assert_eq!(e.location, "s.toml:10:1", "{e}");
+    assert!(e.message.contains("unknown field"), "{e}");
+    // The message lists what is allowed.
+    assert!(e.message.contains("voxel_size_um"), "{e}");
+}
+
+#[test]
+fn negative_voxel_size_names_value_range_and_line() {
+    let text = GOOD.replace("bv_tv = 0.2", "bv_tv = 0.2\nvoxel_size_um = -5.0");
+    let e = scene::parse(&text, "s.toml", &[]).unwrap_err();
+    assert_eq!(e.key, "lattice.voxel_size_um");
+    assert_eq!(e.location, "s.toml:10:1");
+    assert!(e.message.contains("-5"), "{e}");
+    assert!(
+        e.message.contains("0.5 ≤ lattice.voxel_size_um ≤ 200"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bv_tv_above_one_is_refused() {
+    let text = GOOD.replace("bv_tv = 0.2", "bv_tv = 1.5");
+    let e = scene::parse(&text, "s.toml", &[]).unwrap_err();
+    assert_eq!(e.key, "lattice.bv_tv");
+    assert_eq!(e.location, "s.toml:9:1");
+    assert!(
+        e.message.contains("1.5") && e.message.contains("0.6"),
+        "{e}"
+    );
+    let shown = e.to_string();
+    assert!(
+        shown.starts_with("s.toml:9:1: `lattice.bv_tv`: value 1.5"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn wrong_type_names_key_and_line() {
+    let text = GOOD.replace("days = 10", "days = \"ten\"");
+    let e = scene::parse(&text, "s.toml", &[]).unwrap_err();
+    assert_eq!(e.key, "days");
+    assert_eq!(e.location, "s.toml:4:1");
+    assert!(
+        e.message.contains("ten") || e.message.contains("string"),
+        "{e}"
+    );
+}
+
+#[test]
+fn set_overrides_and_validates_the_same_way() {
+    let s = scene::parse(
+        GOOD,
+        "s.toml",
+        &["lattice.bv_tv=0.25".into(), "lattice.species=mouse".into()],
+    )
+    .unwrap();
+    assert_eq!(s.lattice.bv_tv, Some(0.25));
+    assert_eq!(s.lattice.voxel_size_um, Some(8.0), "mouse preset");
+
+    let e = scene::parse(GOOD, "s.toml", &["lattice.bv_tv=1.5".into()]).unwrap_err();
+    assert_eq!(e.location, "--set lattice.bv_tv=1.5");
+    assert!(e.message.contains("1.5"), "{e}");
+
+    let e = scene::parse(GOOD, "s.toml", &["lattice.bvtv=0.2".into()]).unwrap_err();
+    assert_eq!(e.key, "lattice.bvtv");
+    assert_eq!(e.location, "--set lattice.bvtv=0.2");
+    assert!(e.message.contains("unknown field"), "{e}");
+
+    let e = scene::parse(GOOD, "s.toml", &["no_such_section.x=1".into()]).unwrap_err();
+    assert_eq!(e.location, "--set no_such_section.x=1");
+}
+
+#[test]
+fn toml_syntax_error_has_line() {
+    let text = GOOD.replace("seed = 7", "seed = = 7");
+    let e = scene::parse(&text, "s.toml", &[]).unwrap_err();
+    assert!(e.location.starts_with("s.toml:3:"), "{e}");
+}
+
+#[test]
+fn volume_source_needs_a_volume() {
+    let text = "[lattice]\nsource = \"volume\"\n";
+    let e = scene::parse(text, "v.toml", &[]).unwrap_err();
+    assert_eq!(e.key, "lattice.volume");
+    assert!(e.message.contains("missing"), "{e}");
+}
+
+#[test]
+fn bundled_scenes_load() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            scene::load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+}
+
+#[test]
+fn loading_phases_and_load_factor() {
+    let text = r#"
+[loading]
+gravity_fraction = 0.8
+[[loading.phases]]
+days = 30
+gravity = 1.0
+[[loading.phases]]
+days = 180
+gravity = 0.0
+bisphosphonate = true
+[[loading.phases]]
+days = 365
+gravity = 0.38
+"#;
+    let s = scene::parse(text, "p.toml", &[]).unwrap();
+    let l = &s.loading;
+    let r0 = l.regime_on(0.0);
+    assert_eq!(
+        (r0.gravity, r0.phase, r0.bisphosphonate),
+        (1.0, Some(0), false)
+    );
+    assert!(
+        (l.load_factor(&r0) - 1.0).abs() < 1e-12,
+        "habitual 1 g is the unit load"
+    );
+    let r1 = l.regime_on(30.0);
+    assert_eq!(
+        (r1.gravity, r1.phase, r1.bisphosphonate),
+        (0.0, Some(1), true)
+    );
+    // At 0 g only the muscle share (1 − 0.8) of the load remains; SED ∝ load².
+    assert!((l.load_factor(&r1) - 0.04).abs() < 1e-12);
+    let r2 = l.regime_on(209.5);
+    assert_eq!(r2.phase, Some(1));
+    let r3 = l.regime_on(2000.0);
+    assert_eq!(
+        (r3.gravity, r3.phase, r3.bisphosphonate),
+        (0.38, Some(2), false)
+    );
+
+    // Constant gravity from the command line, as the issue asks.
+    let s = scene::parse("", "e.toml", &["loading.gravity=0.38".into()]).unwrap();
+    let r = s.loading.regime_on(10.0);
+    assert_eq!((r.gravity, r.phase), (0.38, None));
+    let level: f64 = 0.2 + 0.8 * 0.38;
+    assert!((s.loading.load_factor(&r) - level * level).abs() < 1e-12);
+
+    // Exercise adds stimulus: Carter's sum with m = 4.
+    let s = scene::parse(
+        "[loading]\ngravity = 0.0\nexercise_load = 1.0\nexercise_cycles_per_day = 10000",
+        "x.toml",
+        &[],
+    )
+    .unwrap();
+    let r = s.loading.regime_on(0.0);
+    let expect = (0.2f64.powi(4) + 1.0).powf(0.5);
+    assert!((s.loading.load_factor(&r) - expect).abs() < 1e-12);
+
+    // A phase error names the phase.
+    let bad = text.replace("gravity = 0.38", "gravity = -1");
+    let e = scene::parse(&bad, "p.toml", &[]).unwrap_err();
+    assert_eq!(e.key, "loading.phases[2].gravity");
+    assert!(e.location.starts_with("p.toml:13:"), "{e}");
+}
