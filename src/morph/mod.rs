@@ -9,11 +9,13 @@
 //!   faces are not bone surface.
 //! - `tb_th_um` / `tb_sp_um`: mean local thickness of bone / marrow
 //!   (Hildebrand & Rüegsegger 1997, as BoneJ "Thickness"): the diameter of
-//!   the largest ball that contains the voxel and fits in the phase. A ball
-//!   centred on a voxel reaches the phase boundary: radius = d − ½ voxel,
-//!   with d the Euclidean distance to the nearest voxel centre of the other
-//!   phase. Outside the block counts as neither phase (a cut block does not
-//!   thin its trabeculae at its faces).
+//!   the largest ball that contains the voxel and fits in the phase. The
+//!   maximal digital ball at a voxel c holds the voxel centres nearer to c
+//!   than d, the distance to the nearest voxel centre of the other phase;
+//!   its diameter is 2d − 1 voxels (the ball reaches the phase boundary half
+//!   a voxel before that centre), so a slab of odd thickness t measures t.
+//!   Outside the block counts as neither phase (a cut block does not thin
+//!   its trabeculae at its faces).
 //! - `tb_n_per_mm` = 1 / (Tb.Th + Tb.Sp).
 //! - `conn_d_per_mm3` = (1 − Δχ)/V, with χ the Euler characteristic (bone
 //!   26-connected, marrow 6-connected) and Δχ the Odgaard & Gundersen (1993)
@@ -278,6 +280,7 @@ pub fn local_thickness(mask: &[bool], dims: [usize; 3]) -> Vec<f32> {
     let d2 = squared_edt(mask, dims);
     // Phase with no boundary inside the block: the block's extent bounds it.
     let cap = (nx.max(ny).max(nz)) as f64;
+    // Reach of each ball: voxel centres strictly nearer than d belong to it.
     let radius: Vec<f64> = d2
         .iter()
         .zip(mask)
@@ -285,9 +288,9 @@ pub fn local_thickness(mask: &[bool], dims: [usize; 3]) -> Vec<f32> {
             if !m {
                 0.0
             } else if d >= FAR {
-                cap / 2.0
+                cap / 2.0 + 0.5
             } else {
-                (d as f64).sqrt() - 0.5
+                (d as f64).sqrt()
             }
         })
         .collect();
@@ -346,11 +349,13 @@ pub fn local_thickness(mask: &[bool], dims: [usize; 3]) -> Vec<f32> {
             }
             let cy = (c / nx) % ny;
             let cx = c % nx;
-            let r2 = r * r - dz * dz;
+            // Strictly inside: shrink the reach by a hair so |x − c| = d is out.
+            let r2 = r * r * (1.0 - 1e-12) - dz * dz;
+            if r2 < 0.0 { continue; }
             let ry = r2.sqrt();
             let y0 = (cy as f64 - ry).ceil().max(0.0) as usize;
             let y1 = ((cy as f64 + ry).floor() as usize).min(ny - 1);
-            let dia = (2.0 * r) as f32;
+            let dia = (2.0 * r - 1.0) as f32;
             for y in y0..=y1 {
                 let dy = y as f64 - cy as f64;
                 let rx = (r2 - dy * dy).max(0.0).sqrt();

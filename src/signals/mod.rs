@@ -1,2 +1,2 @@
 pub mod diffuse;
-pub use diffuse::{Diffuse, DiffuseParams};
+pub use diffuse::{Diffuse, DiffuseParams, jacobi_sweep_cpu};
