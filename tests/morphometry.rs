@@ -1,6 +1,8 @@
 //! Morphometry on shapes with known answers.
 
-use trabecula::morph::{delta_chi, euler_characteristic, local_thickness, morphometry, squared_edt};
+use trabecula::morph::{
+    delta_chi, euler_characteristic, local_thickness, morphometry, squared_edt,
+};
 
 fn vol(dims: [usize; 3], f: impl Fn(f64, f64, f64) -> bool) -> Vec<bool> {
     let mut v = Vec::with_capacity(dims.iter().product());
@@ -27,11 +29,19 @@ fn slab_thickness_bv_tv_and_surface() {
         let v = vol(dims, |_, _, z| (z as usize) >= z0 && (z as usize) < z0 + t);
         let m = morphometry(&v, dims, h);
         assert_eq!(m.bv_tv, t as f64 / 30.0, "BV/TV exact");
-        assert!((m.tb_th_um - t as f64 * h).abs() <= h, "t = {t}: Tb.Th {}", m.tb_th_um);
+        assert!(
+            (m.tb_th_um - t as f64 * h).abs() <= h,
+            "t = {t}: Tb.Th {}",
+            m.tb_th_um
+        );
         // The slab spans the block: its faces at z are bone surface, the
         // block's cut faces are not. BS/BV = 2/t.
         let expect = 2.0 / (t as f64 * h * 1e-3);
-        assert!((m.bs_bv_per_mm / expect - 1.0).abs() < 0.05, "t = {t}: BS/BV {} vs {expect}", m.bs_bv_per_mm);
+        assert!(
+            (m.bs_bv_per_mm / expect - 1.0).abs() < 0.05,
+            "t = {t}: BS/BV {} vs {expect}",
+            m.bs_bv_per_mm
+        );
         // Marrow: two slabs of thicknesses 10 and 20 − t.
         assert!(m.tb_sp_um > 0.0);
     }
@@ -41,7 +51,9 @@ fn slab_thickness_bv_tv_and_surface() {
 fn rod_and_sphere_thickness() {
     let dims = [31, 31, 20];
     let d = 11.0;
-    let rod = vol(dims, |x, y, _| (x - 15.0).powi(2) + (y - 15.0).powi(2) <= (d / 2.0) * (d / 2.0));
+    let rod = vol(dims, |x, y, _| {
+        (x - 15.0).powi(2) + (y - 15.0).powi(2) <= (d / 2.0) * (d / 2.0)
+    });
     let m = morphometry(&rod, dims, 1.0);
     assert!((m.tb_th_um - d).abs() <= 1.0, "rod Tb.Th {}", m.tb_th_um);
 
@@ -49,9 +61,17 @@ fn rod_and_sphere_thickness() {
     let big = 21.0;
     let sphere = vol(dims, ball([16.0; 3], big / 2.0));
     let m = morphometry(&sphere, dims, 1.0);
-    assert!((m.tb_th_um - big).abs() <= 1.0, "sphere Tb.Th {}", m.tb_th_um);
+    assert!(
+        (m.tb_th_um - big).abs() <= 1.0,
+        "sphere Tb.Th {}",
+        m.tb_th_um
+    );
     let bs_bv = 6.0 / (big * 1e-3);
-    assert!((m.bs_bv_per_mm / bs_bv - 1.0).abs() < 0.08, "sphere BS/BV {} vs {bs_bv}", m.bs_bv_per_mm);
+    assert!(
+        (m.bs_bv_per_mm / bs_bv - 1.0).abs() < 0.08,
+        "sphere BS/BV {} vs {bs_bv}",
+        m.bs_bv_per_mm
+    );
     let n_bone = sphere.iter().filter(|&&b| b).count();
     assert_eq!(m.bv_tv, n_bone as f64 / sphere.len() as f64);
 }
@@ -59,10 +79,18 @@ fn rod_and_sphere_thickness() {
 #[test]
 fn euler_characteristic_of_known_shapes() {
     let dims = [30, 30, 30];
-    assert_eq!(euler_characteristic(&vol(dims, ball([14.0; 3], 8.0)), dims), 1, "ball");
-    let two = vol(dims, |x, y, z| ball([7.0, 14.0, 14.0], 5.0)(x, y, z) || ball([21.0, 14.0, 14.0], 5.0)(x, y, z));
+    assert_eq!(
+        euler_characteristic(&vol(dims, ball([14.0; 3], 8.0)), dims),
+        1,
+        "ball"
+    );
+    let two = vol(dims, |x, y, z| {
+        ball([7.0, 14.0, 14.0], 5.0)(x, y, z) || ball([21.0, 14.0, 14.0], 5.0)(x, y, z)
+    });
     assert_eq!(euler_characteristic(&two, dims), 2, "two balls");
-    let hollow = vol(dims, |x, y, z| ball([14.0; 3], 10.0)(x, y, z) && !ball([14.0; 3], 5.0)(x, y, z));
+    let hollow = vol(dims, |x, y, z| {
+        ball([14.0; 3], 10.0)(x, y, z) && !ball([14.0; 3], 5.0)(x, y, z)
+    });
     assert_eq!(euler_characteristic(&hollow, dims), 2, "ball with a cavity");
     let torus = vol(dims, |x, y, z| {
         let rho = ((x - 14.5).powi(2) + (y - 14.5).powi(2)).sqrt();
@@ -93,7 +121,10 @@ fn euler_characteristic_of_a_contained_rod_grid() {
     let grid = vol(dims, |x, y, z| {
         let inside = |c: f64| (3.0..=22.0).contains(&c);
         let node = |c: f64| ((c as i64 - 3) % 8) < 3 && inside(c);
-        inside(x) && inside(y) && inside(z) && ((node(x) && node(y)) || (node(y) && node(z)) || (node(x) && node(z)))
+        inside(x)
+            && inside(y)
+            && inside(z)
+            && ((node(x) && node(y)) || (node(y) && node(z)) || (node(x) && node(z)))
     });
     assert_eq!(euler_characteristic(&grid, dims), -27);
 }
@@ -109,11 +140,18 @@ fn conn_d_of_a_cut_rod_lattice_is_edge_corrected() {
         let v = rod_lattice(dims, p, 3, offset);
         let dchi = delta_chi(&v, dims);
         let per_cell = dchi / (n_cells * n_cells * n_cells) as f64;
-        assert!((per_cell + 2.0).abs() < 0.2, "{n_cells}³ cells: Δχ per cell {per_cell}");
+        assert!(
+            (per_cell + 2.0).abs() < 0.2,
+            "{n_cells}³ cells: Δχ per cell {per_cell}"
+        );
         let m = morphometry(&v, dims, 10.0);
         let cell_mm3 = (p as f64 * 10.0e-3).powi(3);
         let expect = 2.0 / cell_mm3;
-        assert!((m.conn_d_per_mm3 / expect - 1.0).abs() < 0.1, "Conn.D {} vs {expect}", m.conn_d_per_mm3);
+        assert!(
+            (m.conn_d_per_mm3 / expect - 1.0).abs() < 0.1,
+            "Conn.D {} vs {expect}",
+            m.conn_d_per_mm3
+        );
     }
 }
 
@@ -172,6 +210,10 @@ fn local_thickness_equals_its_definition() {
                 best = best.max(2.0 * (d2[c] as f64).sqrt() - 1.0);
             }
         }
-        assert!((th[i] as f64 - best).abs() < 1e-4, "voxel {i}: {} vs {best}", th[i]);
+        assert!(
+            (th[i] as f64 - best).abs() < 1e-4,
+            "voxel {i}: {} vs {best}",
+            th[i]
+        );
     }
 }

@@ -41,7 +41,9 @@ fn reduce_is_a_fixed_tree_equal_to_its_cpu_twin() {
     let ctx = common::gpu();
     let d = &ctx.device;
     let n = 1_000_003u32;
-    let values: Vec<f32> = (0..n).map(|i| rng::uniform(3, 0, i, 1) * 2.0 - 0.5).collect();
+    let values: Vec<f32> = (0..n)
+        .map(|i| rng::uniform(3, 0, i, 1) * 2.0 - 0.5)
+        .collect();
     let ib = storage_buffer_init(d, "in", &values);
     let ob = storage_buffer_zeroed(d, "out", 16);
     let mut bits = Vec::new();
@@ -54,7 +56,11 @@ fn reduce_is_a_fixed_tree_equal_to_its_cpu_twin() {
     }
     assert_eq!(bits[0], bits[1], "workgroup size changed the sum");
     let cpu = sum_cpu(&values);
-    assert_eq!(f32::from_bits(bits[0]), cpu, "GPU tree equals the CPU twin bit for bit");
+    assert_eq!(
+        f32::from_bits(bits[0]),
+        cpu,
+        "GPU tree equals the CPU twin bit for bit"
+    );
     let exact: f64 = values.iter().map(|&v| v as f64).sum();
     assert!((cpu as f64 / exact - 1.0).abs() < 1e-6, "{cpu} vs {exact}");
 }

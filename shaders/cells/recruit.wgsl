@@ -86,6 +86,35 @@ fn recruit_flags(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     ob_flags[i] = ob;
 }
 
+// Day 0: surface cells at their basal steady-state densities, so a run starts
+// mid-remodeling rather than from an empty surface: osteoclasts at
+// (recruitment × lifespan), osteoblasts at as many as refill what those
+// resorb (resorption / apposition per cell, times the share of its life an
+// osteoclast spends resorbing). Ages are drawn in the scatter.
+// Share of time an osteoclast has bone to resorb (the rest it walks the
+// surface): measured as ≈ 0.4 on the human demo lattice at 1 g.
+const RESORBING_SHARE: f32 = 0.4;
+@compute @workgroup_size(WG)
+fn initial_flags(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = invocation_id(gid, nwg);
+    if i >= P.grid.n { return; }
+    var oc = 0u;
+    var ob = 0u;
+    if occupant[i] == 0u && is_surface(i) {
+        let r = rankl[i] * P.rankl_effective;
+        let p_oc = min(P.oc_recruit_per_day * r / (r + P.oc_rankl_half) * P.oc_lifespan_days, 1.0);
+        let p_ob = min(p_oc * RESORBING_SHARE * P.oc_resorb_fraction_per_day / max(P.ob_fill_fraction_per_day, 1e-9), 1.0 - p_oc);
+        let u = rng_uniform(P.seed, 0u, i, PURPOSE_RECRUIT);
+        if u < p_oc {
+            oc = 1u;
+        } else if u < p_oc + p_ob {
+            ob = 1u;
+        }
+    }
+    oc_flags[i] = oc;
+    ob_flags[i] = ob;
+}
+
 fn newborn(voxel: u32, id: u32) -> Agent {
     var a: Agent;
     a.voxel = voxel;
@@ -104,13 +133,19 @@ fn newborn(voxel: u32, id: u32) -> Agent {
 fn recruit_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = invocation_id(gid, nwg);
     if i >= P.grid.n { return; }
+    // Cells placed on day 0 (step 0) are of any age within their lifespan.
+    let age_u = select(0.0, rng_uniform(P.seed, 0u, i, PURPOSE_FATE), P.step == 0u);
     if oc_flags[i] != 0u {
         let slot = P.n_osteoclasts + oc_offsets[i];
-        osteoclasts[slot] = newborn(i, P.next_osteoclast_id + oc_offsets[i]);
+        var a = newborn(i, P.next_osteoclast_id + oc_offsets[i]);
+        a.age_days = age_u * P.oc_lifespan_days;
+        osteoclasts[slot] = a;
         occupant[i] = occupant_code(KIND_OSTEOCLAST, slot);
     } else if ob_flags[i] != 0u {
         let slot = P.n_osteoblasts + ob_offsets[i];
-        osteoblasts[slot] = newborn(i, P.next_osteoblast_id + ob_offsets[i]);
+        var a = newborn(i, P.next_osteoblast_id + ob_offsets[i]);
+        a.age_days = age_u * P.ob_lifespan_days;
+        osteoblasts[slot] = a;
         occupant[i] = occupant_code(KIND_OSTEOBLAST, slot);
     }
 }

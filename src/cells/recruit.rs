@@ -10,6 +10,7 @@ pub struct Recruit {
     pub occupy_osteoclasts: Kernel,
     pub occupy_osteoblasts: Kernel,
     pub flags: Kernel,
+    pub initial_flags: Kernel,
     pub scatter: Kernel,
 }
 
@@ -40,6 +41,20 @@ impl Recruit {
                 FILE,
                 "occupy_osteoblasts",
                 &[(0, Uniform), (6, StorageWrite), (12, StorageWrite)],
+                wg,
+            )?,
+            initial_flags: kernel(
+                ctx,
+                FILE,
+                "initial_flags",
+                &[
+                    (0, Uniform),
+                    (1, StorageRead),
+                    (3, StorageRead),
+                    (6, StorageWrite),
+                    (7, StorageWrite),
+                    (8, StorageWrite),
+                ],
                 wg,
             )?,
             flags: kernel(
@@ -135,6 +150,27 @@ impl Recruit {
                 oc_flags,
                 ob_flags,
             ],
+            n_voxels,
+        );
+    }
+
+    /// Day-0 flags: surface cells at their basal steady-state densities.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_initial_flags(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        p: &wgpu::Buffer,
+        f: &RecruitFields,
+        oc_flags: &wgpu::Buffer,
+        ob_flags: &wgpu::Buffer,
+        n_voxels: u32,
+    ) {
+        record(
+            ctx,
+            enc,
+            &self.initial_flags,
+            &[p, f.mineral, f.rankl, f.occupant, oc_flags, ob_flags],
             n_voxels,
         );
     }

@@ -48,7 +48,10 @@ const SOURCES: &[(&str, &str)] = &[
         "cells/compact",
         include_str!("../../shaders/cells/compact.wgsl"),
     ),
-    ("scan/prefix", include_str!("../../shaders/scan/prefix.wgsl")),
+    (
+        "scan/prefix",
+        include_str!("../../shaders/scan/prefix.wgsl"),
+    ),
     (
         "scan/reduce",
         include_str!("../../shaders/scan/reduce.wgsl"),

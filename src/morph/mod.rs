@@ -351,7 +351,9 @@ pub fn local_thickness(mask: &[bool], dims: [usize; 3]) -> Vec<f32> {
             let cx = c % nx;
             // Strictly inside: shrink the reach by a hair so |x − c| = d is out.
             let r2 = r * r * (1.0 - 1e-12) - dz * dz;
-            if r2 < 0.0 { continue; }
+            if r2 < 0.0 {
+                continue;
+            }
             let ry = r2.sqrt();
             let y0 = (cy as f64 - ry).ceil().max(0.0) as usize;
             let y1 = ((cy as f64 + ry).floor() as usize).min(ny - 1);

@@ -1,5 +1,5 @@
 //! Scans and reductions.
-pub mod reduce;
 pub mod prefix;
-pub use reduce::{Reduce, sum_cpu};
+pub mod reduce;
 pub use prefix::Scan;
+pub use reduce::{Reduce, sum_cpu};

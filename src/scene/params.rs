@@ -71,7 +71,7 @@ parameter_section!(
     /// Sclerostin suppression per unit overload (Robling 2008).
     sclerostin_overload_gain: 2.0, 2.0, 0.0, 100.0, "";
     /// Osteoclast recruitment per surface voxel per day at saturating RANKL.
-    osteoclast_recruit_per_day: 2e-4, 1e-3, 0.0, 10.0, " /day";
+    osteoclast_recruit_per_day: 6e-4, 3e-3, 0.0, 10.0, " /day";
     /// Effective RANKL (relative to the basal mean) of half-maximal recruitment.
     osteoclast_rankl_half: 3.0, 3.0, 0.01, 1000.0, "";
     /// Bone resorbed by one osteoclast per day.

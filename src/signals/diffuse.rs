@@ -55,7 +55,13 @@ impl Diffuse {
 /// CPU twin of one Jacobi sweep (`shaders/signals/diffuse.wgsl`), for tests.
 pub fn jacobi_sweep_cpu(p: &DiffuseParams, mineral: &[f32], source: &[f32], c: &[f32]) -> Vec<f32> {
     let [nx, ny, nz, _] = p.grid.map(|v| v as i64);
-    let diff = |i: usize| if mineral[i] >= 0.5 { p.d_bone_um2_per_day } else { p.d_marrow_um2_per_day };
+    let diff = |i: usize| {
+        if mineral[i] >= 0.5 {
+            p.d_bone_um2_per_day
+        } else {
+            p.d_marrow_um2_per_day
+        }
+    };
     let inv_h2 = 1.0 / (p.voxel_size_um * p.voxel_size_um);
     let mut out = vec![0.0; c.len()];
     for z in 0..nz {
@@ -65,14 +71,25 @@ pub fn jacobi_sweep_cpu(p: &DiffuseParams, mineral: &[f32], source: &[f32], c: &
                 let di = diff(i);
                 let mut num = source[i];
                 let mut den = p.decay_per_day;
-                for (dx, dy, dz) in [(-1, 0, 0), (1, 0, 0), (0, -1, 0), (0, 1, 0), (0, 0, -1), (0, 0, 1)] {
+                for (dx, dy, dz) in [
+                    (-1, 0, 0),
+                    (1, 0, 0),
+                    (0, -1, 0),
+                    (0, 1, 0),
+                    (0, 0, -1),
+                    (0, 0, 1),
+                ] {
                     let (a, b, cc) = (x + dx, y + dy, z + dz);
                     if a < 0 || b < 0 || cc < 0 || a >= nx || b >= ny || cc >= nz {
                         continue;
                     }
                     let j = (a + nx * (b + ny * cc)) as usize;
                     let dj = diff(j);
-                    let df = if di + dj > 0.0 { 2.0 * di * dj / (di + dj) } else { 0.0 } * inv_h2;
+                    let df = if di + dj > 0.0 {
+                        2.0 * di * dj / (di + dj)
+                    } else {
+                        0.0
+                    } * inv_h2;
                     num += df * c[j];
                     den += df;
                 }

@@ -157,6 +157,7 @@ impl Simulation {
         sim.rankl_source = per_cell * sim.signals().rankl_decay_per_day.unwrap();
         sim.sclerostin_source = per_cell * sim.signals().sclerostin_decay_per_day.unwrap();
         sim.spin_up_signals(ctx);
+        sim.seed_surface_cells(ctx)?;
         Ok(sim)
     }
 
@@ -291,6 +292,100 @@ impl Simulation {
         let ocy = &mut self.state.cells[CellType::Osteocyte as usize];
         ocy.len = seeded;
         ocy.next_id = seeded;
+        Ok(())
+    }
+
+    /// Places osteoclasts and osteoblasts at their basal steady-state
+    /// densities with ages spread over their lifespans (step 0).
+    fn seed_surface_cells(&mut self, ctx: &GpuContext) -> Result<()> {
+        let regime = self.scene.loading.regime_on(0.0);
+        let mut params = self.params(&regime);
+        params.step = 0;
+        let p = uniform_buffer(&ctx.device, "step params", &params);
+        let n = self.state.n_voxels;
+        let mut enc = encoder(ctx);
+        {
+            let f = &self.state.fields;
+            let [_, oc, ob] = &self.state.cells;
+            self.kernels.recruit.record_occupy(
+                ctx,
+                &mut enc,
+                &p,
+                &f.occupant,
+                &oc.buffer,
+                oc.len,
+                &ob.buffer,
+                ob.len,
+            );
+            let rf = RecruitFields {
+                mineral: &f.mineral,
+                sed: &f.sed,
+                rankl: &f.rankl,
+                sclerostin: &f.sclerostin,
+                coupling: &f.coupling,
+                occupant: &f.occupant,
+            };
+            self.kernels.recruit.record_initial_flags(
+                ctx,
+                &mut enc,
+                &p,
+                &rf,
+                &f.oc_flags,
+                &f.ob_flags,
+                n,
+            );
+            let t = &self.state.totals;
+            self.kernels.scan.record(
+                ctx,
+                &mut enc,
+                &f.oc_flags,
+                &f.oc_offsets,
+                n,
+                t,
+                total::OC_BIRTHS,
+            );
+            self.kernels.scan.record(
+                ctx,
+                &mut enc,
+                &f.ob_flags,
+                &f.ob_offsets,
+                n,
+                t,
+                total::OB_BIRTHS,
+            );
+        }
+        ctx.submit_and_wait(enc);
+        let totals = self.read_totals(ctx);
+        let (n_oc, n_ob) = (
+            totals[total::OC_BIRTHS as usize],
+            totals[total::OB_BIRTHS as usize],
+        );
+        let mut enc = encoder(ctx);
+        self.state
+            .reserve(ctx, &mut enc, CellType::Osteoclast, n_oc)?;
+        self.state
+            .reserve(ctx, &mut enc, CellType::Osteoblast, n_ob)?;
+        {
+            let f = &self.state.fields;
+            let [_, oc, ob] = &self.state.cells;
+            self.kernels.recruit.record_scatter(
+                ctx,
+                &mut enc,
+                &p,
+                &f.occupant,
+                (&f.oc_flags, &f.ob_flags),
+                (&f.oc_offsets, &f.ob_offsets),
+                &oc.buffer,
+                &ob.buffer,
+                n,
+            );
+        }
+        ctx.submit_and_wait(enc);
+        let [_, oc, ob] = &mut self.state.cells;
+        oc.len = n_oc;
+        oc.next_id = n_oc;
+        ob.len = n_ob;
+        ob.next_id = n_ob;
         Ok(())
     }
 
