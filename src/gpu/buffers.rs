@@ -6,12 +6,16 @@ const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_SRC)
     .union(wgpu::BufferUsages::COPY_DST);
 
-/// A storage buffer holding `data`.
+/// A storage buffer holding `data` (at least 4 bytes: empty data gives a
+/// zeroed word, since a binding cannot be empty).
 pub fn storage_buffer_init<T: bytemuck::Pod>(
     device: &wgpu::Device,
     label: &str,
     data: &[T],
 ) -> wgpu::Buffer {
+    if data.is_empty() {
+        return storage_buffer_zeroed(device, label, 4);
+    }
     device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some(label),
         contents: bytemuck::cast_slice(data),
