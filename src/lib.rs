@@ -6,6 +6,7 @@ pub mod cells;
 pub mod gpu;
 pub mod io;
 pub mod lattice;
+pub mod mech;
 pub mod morph;
 pub mod scan;
 pub mod scene;

@@ -64,6 +64,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// PNG of the mid x–z slice of one or more volumes, side by side.
+    Slice {
+        /// MetaImage volumes (.mhd) of equal size, e.g. a run's lattice_start.mhd lattice_end.mhd.
+        #[arg(required = true)]
+        volumes: Vec<PathBuf>,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+        /// y index of the slice (default: the middle).
+        #[arg(long)]
+        y: Option<usize>,
+        /// Pixels per voxel.
+        #[arg(long, default_value_t = 3)]
+        scale: usize,
+    },
+    /// Micro-FE uniaxial compression of a volume: SED, reaction force, apparent modulus.
+    Mech(trabecula::mech::MechArgs),
 }
 
 fn main() -> ExitCode {
@@ -109,6 +126,19 @@ fn dispatch(command: Command) -> Result<()> {
             threshold,
             json,
         } => morph(&volume, threshold, json),
+        Command::Mech(args) => trabecula::mech::mech_command(args),
+        Command::Slice {
+            volumes,
+            out,
+            y,
+            scale,
+        } => {
+            let vols = volumes
+                .iter()
+                .map(|p| Volume::read(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            trabecula::io::slice::write_slices(&vols, y, scale.max(1), &out)
+        }
     }
 }
 

@@ -456,3 +456,95 @@ fn agent_and_params_layouts_match_wgsl() {
     );
     assert_eq!(offset_of!(StepParams, next_osteoblast_id), 16 + 4 * 37);
 }
+
+#[test]
+fn sensing_writes_sources_by_its_formula_and_kills_at_the_disuse_hazard() {
+    use trabecula::cells::osteocytes::Osteocytes;
+    let ctx = common::gpu();
+    let dims = [40, 40, 40];
+    let n = 64_000usize;
+    let d = &ctx.device;
+    // Bone everywhere except one voxel; osteocytes in every other voxel.
+    let mut mineral = vec![1.0f32; n];
+    mineral[10] = 0.2;
+    let sed: Vec<f32> = (0..n).map(|i| 0.01 * (1.0 + (i % 7) as f32)).collect();
+    let cells: Vec<Agent> = (0..n / 2)
+        .map(|k| Agent {
+            voxel: (2 * k) as u32,
+            id: k as u32,
+            setpoint: 0.04,
+            aim: NO_TARGET,
+            ..Default::default()
+        })
+        .collect();
+    let p = StepParams {
+        n_osteocytes: cells.len() as u32,
+        load_factor: 0.5,
+        adapt_fraction: 0.1,
+        apoptosis_basal_per_day: 0.01,
+        apoptosis_disuse_per_day: 0.2,
+        apoptotic_clear_days: 3.0,
+        rankl_source: 2.0,
+        rankl_disuse_gain: 3.0,
+        rankl_apoptotic_factor: 10.0,
+        sclerostin_source: 1.5,
+        sclerostin_disuse_gain: 2.0,
+        sclerostin_overload_gain: 4.0,
+        ..base_params(dims)
+    };
+    let (mb, sb, cb) = (
+        storage_buffer_init(d, "m", &mineral),
+        storage_buffer_init(d, "s", &sed),
+        storage_buffer_init(d, "c", &cells),
+    );
+    let (rs, ss) = (
+        storage_buffer_zeroed(d, "r", 4 * n as u64),
+        storage_buffer_zeroed(d, "s", 4 * n as u64),
+    );
+    let pb = uniform_buffer(d, "p", &p);
+    let mut enc = d.create_command_encoder(&Default::default());
+    Osteocytes::new(&ctx, 64).unwrap().record_sense(
+        &ctx,
+        &mut enc,
+        &pb,
+        &mb,
+        &sb,
+        &cb,
+        &rs,
+        &ss,
+        cells.len() as u32,
+    );
+    ctx.submit_and_wait(enc);
+    let after: Vec<Agent> = read_buffer(d, &ctx.queue, &cb, 0, cells.len() as u64);
+    let rankl: Vec<f32> = read_buffer(d, &ctx.queue, &rs, 0, n as u64);
+    let scl: Vec<f32> = read_buffer(d, &ctx.queue, &ss, 0, n as u64);
+    let (mut died, mut expected_deaths) = (0.0, 0.0);
+    for (a, b) in cells.iter().zip(&after) {
+        let v = a.voxel as usize;
+        if mineral[v] < 0.5 {
+            assert_eq!(b.state, 2, "an osteocyte in a resorbed voxel is removed");
+            continue;
+        }
+        // The CPU twin of the sensing rule.
+        let s = 0.5 * sed[v];
+        let sp = 0.04 + (s - 0.04) * 0.1;
+        let disuse = (1.0 - s / sp).clamp(0.0, 1.0);
+        let overload = (s / sp - 1.0).max(0.0);
+        assert!((b.setpoint - sp).abs() < 1e-6 && (b.activity - disuse).abs() < 1e-5);
+        let hazard = 0.01 + 0.2 * disuse as f64;
+        expected_deaths += 1.0 - (-hazard).exp();
+        if b.state == 1 {
+            died += 1.0;
+            assert!((rankl[v] - 20.0).abs() < 1e-5, "apoptotic RANKL");
+        } else {
+            assert_eq!(b.state, 0);
+            assert!((rankl[v] - 2.0 * (1.0 + 3.0 * disuse)).abs() < 1e-4);
+            assert!((scl[v] - 1.5 * (1.0 + 2.0 * disuse) / (1.0 + 4.0 * overload)).abs() < 1e-4);
+        }
+    }
+    let sd = expected_deaths.sqrt();
+    assert!(
+        (died - expected_deaths).abs() < 4.0 * sd + 1.0,
+        "{died} apoptoses, expected {expected_deaths:.0} ± {sd:.0}"
+    );
+}

@@ -121,3 +121,71 @@ fn scene_error_exits_2_with_message() {
         "{err}"
     );
 }
+
+#[test]
+fn no_adapter_exits_2_and_says_how_to_get_one() {
+    // No Metal on this platform: the instance finds no adapter at all.
+    let out = Command::new(common::bin())
+        .arg("info")
+        .env("WGPU_BACKEND", "metal")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no GPU adapter") && err.contains("mesa-vulkan-drivers"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_volume_file_can_be_the_lattice() {
+    let dir = tempfile::tempdir().unwrap();
+    // A binary uint8 volume (0/255) with 10 µm voxels: a slab.
+    let dims = [20usize, 20, 20];
+    let data: Vec<u8> = (0..8000)
+        .map(|i| if (6..12).contains(&(i / 400)) { 255 } else { 0 })
+        .collect();
+    let vol = trabecula::io::mhd::Volume {
+        dims,
+        spacing_mm: [0.01; 3],
+        data: trabecula::io::mhd::VolumeData::U8(data),
+    };
+    vol.write(&dir.path().join("slab.mhd")).unwrap();
+    std::fs::write(
+        dir.path().join("scene.toml"),
+        "name = \"v\"\ndays = 2\n[lattice]\nsource = \"volume\"\nvolume = \"slab.mhd\"\nthreshold = 128\n",
+    )
+    .unwrap();
+    let out = Command::new(common::bin())
+        .arg("run")
+        .arg(dir.path().join("scene.toml"))
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run/run.json")).unwrap()).unwrap();
+    assert!(
+        run["lattice"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("slab.mhd")
+    );
+    let csv = std::fs::read_to_string(dir.path().join("run/timeseries.csv")).unwrap();
+    let first: Vec<f64> = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert_eq!(first[4], 0.3, "BV/TV of a 6-of-20 slab");
+    // Voxel size from the header: Tb.Th = 6 voxels × 10 µm.
+    assert!((first[7] - 60.0).abs() <= 10.0, "Tb.Th {}", first[7]);
+}

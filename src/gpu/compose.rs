@@ -64,6 +64,18 @@ const SOURCES: &[(&str, &str)] = &[
         "sim/metrics",
         include_str!("../../shaders/sim/metrics.wgsl"),
     ),
+    (
+        "mechanics/mesh",
+        include_str!("../../shaders/mechanics/mesh.wgsl"),
+    ),
+    (
+        "mechanics/operator",
+        include_str!("../../shaders/mechanics/operator.wgsl"),
+    ),
+    (
+        "mechanics/pcg",
+        include_str!("../../shaders/mechanics/pcg.wgsl"),
+    ),
 ];
 
 /// Raw text of one shader file.

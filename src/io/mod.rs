@@ -2,5 +2,6 @@
 
 pub mod atomic;
 pub mod mhd;
+pub mod slice;
 
 pub use atomic::{write_atomic, write_atomic_bytes};

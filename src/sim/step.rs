@@ -482,7 +482,8 @@ impl Simulation {
         params.apoptosis_basal_per_day = 0.0;
         params.apoptosis_disuse_per_day = 0.0;
         let p = uniform_buffer(&ctx.device, "spin-up params", &params);
-        let sweeps = 20 * self.signals().sweeps_per_step.unwrap() as u32;
+        // A few days of sweeps: enough to settle the basal fields from zero.
+        let sweeps = 4 * self.signals().sweeps_per_step.unwrap() as u32;
         let mut enc = encoder(ctx);
         self.record_sensing_and_signals(ctx, &mut enc, &p, sweeps, true);
         ctx.submit_and_wait(enc);

@@ -1,0 +1,43 @@
+// Voxel mesh shared by the mechanics kernels: the parameter block (binding 0
+// of every mechanics kernel), node flags and node-grid indexing. Nodes sit on
+// the (nx+1)(ny+1)(nz+1) grid, x fastest; each node carries 3 dofs at 3n+c.
+#import common/lattice
+
+// Must be kept in sync with `MeshParams` in src/mech/mesh.rs.
+struct MeshParams {
+    vox: vec4<u32>,    // nx, ny, nz, voxel count
+    nodes: vec4<u32>,  // nx+1, ny+1, nz+1, node count
+    h_mm: f32,
+    clear: u32,        // impose: zero the vector first
+    restart: u32,      // residual: also set p = z (restart CG)
+    npart: u32,        // workgroups (partials) of a node-wide dispatch
+    grad0: vec4<f32>,  // rows of the imposed displacement gradient G (u = G x at fixed dofs)
+    grad1: vec4<f32>,
+    grad2: vec4<f32>,
+}
+
+// Node flags: bits 0..2 fix u_x, u_y, u_z; bit 3 the node belongs to a solved element.
+const FIX_X: u32 = 1u;
+const ACTIVE: u32 = 8u;
+
+// Largest workgroup the reduction scratch arrays hold.
+const MAX_WG: u32 = 256u;
+
+// Is dof c of a node with flags f an unknown?
+fn is_free(f: u32, c: u32) -> bool {
+    return (f & ACTIVE) != 0u && (f & (FIX_X << c)) == 0u;
+}
+
+fn node_xyz(m: MeshParams, n: u32) -> vec3<u32> {
+    let yz = n / m.nodes.x;
+    return vec3<u32>(n % m.nodes.x, yz % m.nodes.y, yz / m.nodes.y);
+}
+
+fn node_at(m: MeshParams, p: vec3<u32>) -> u32 {
+    return p.x + m.nodes.x * (p.y + m.nodes.y * p.z);
+}
+
+// Index of the workgroup in a (possibly 2-D folded) dispatch.
+fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + wid.y * nwg.x;
+}

@@ -1,0 +1,232 @@
+//! The voxel mesh on the CPU (`shaders/mechanics/mesh.wgsl` holds its GPU
+//! half): which voxels become elements (the largest face-connected bone
+//! component joining bottom and top), which node dofs are fixed by the load
+//! case, per-element scale E·h and the Jacobi diagonal.
+
+use super::reference::{self, node_count, node_index};
+use super::{LoadCase, MechError, MechParams};
+use crate::lattice::BONE_THRESHOLD;
+
+/// Node flag bits; must be kept in sync with `shaders/mechanics/mesh.wgsl`.
+pub const FIX_X: u32 = 1;
+pub const FIX_Y: u32 = 2;
+pub const FIX_Z: u32 = 4;
+pub const ACTIVE: u32 = 8;
+
+/// Parameter block of every mechanics kernel (binding 0).
+/// Must be kept in sync with `MeshParams` in `shaders/mechanics/mesh.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct MeshParams {
+    /// nx, ny, nz, voxel count.
+    pub vox: [u32; 4],
+    /// nx+1, ny+1, nz+1, node count.
+    pub nodes: [u32; 4],
+    pub h_mm: f32,
+    /// `impose`: write a fresh lift vector into p instead of fixing u.
+    pub clear: u32,
+    /// `residual`: restart CG (p = z).
+    pub restart: u32,
+    /// Workgroups (partial sums) of a node-wide dispatch.
+    pub npart: u32,
+    /// Rows of the imposed displacement gradient G: u = G·x (x in mm) at fixed dofs.
+    pub grad: [[f32; 4]; 3],
+}
+
+/// Host-side mesh of one geometry.
+#[derive(Debug, Clone)]
+pub struct Mesh {
+    pub dims: [usize; 3],
+    pub h_mm: f64,
+    /// Per voxel: E·h (N/mm) for solved elements, 0 elsewhere.
+    pub scale: Vec<f32>,
+    /// Per voxel Young's modulus (MPa), 0 where not solved.
+    pub e_mpa: Vec<f64>,
+    /// Per node flag bits.
+    pub flags: Vec<u32>,
+    /// Per node 1/diag(K) (the diagonal is the same for x, y, z on a cube).
+    pub dinv: Vec<f32>,
+    pub voxels_solved: usize,
+    pub voxels_set_aside: usize,
+}
+
+/// Labels of 6-connected bone components and the one kept: the largest that
+/// touches both z = 0 and z = nz−1. Returns the kept mask.
+pub fn load_bearing_component(dims: [usize; 3], bone: &[bool]) -> Option<Vec<bool>> {
+    let [nx, ny, nz] = dims;
+    let n = nx * ny * nz;
+    let mut label = vec![u32::MAX; n];
+    let mut best: Option<(usize, u32)> = None;
+    let mut stack = Vec::new();
+    let mut next = 0u32;
+    for seed in 0..n {
+        if !bone[seed] || label[seed] != u32::MAX {
+            continue;
+        }
+        let id = next;
+        next += 1;
+        label[seed] = id;
+        stack.push(seed);
+        let (mut size, mut bottom, mut top) = (0usize, false, false);
+        while let Some(i) = stack.pop() {
+            size += 1;
+            let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
+            bottom |= z == 0;
+            top |= z + 1 == nz;
+            let mut visit = |j: usize| {
+                if bone[j] && label[j] == u32::MAX {
+                    label[j] = id;
+                    stack.push(j);
+                }
+            };
+            if x > 0 {
+                visit(i - 1);
+            }
+            if x + 1 < nx {
+                visit(i + 1);
+            }
+            if y > 0 {
+                visit(i - nx);
+            }
+            if y + 1 < ny {
+                visit(i + nx);
+            }
+            if z > 0 {
+                visit(i - nx * ny);
+            }
+            if z + 1 < nz {
+                visit(i + nx * ny);
+            }
+        }
+        if bottom && top && best.is_none_or(|(s, _)| size > s) {
+            best = Some((size, id));
+        }
+    }
+    let (_, id) = best?;
+    Some(label.iter().map(|&l| l == id).collect())
+}
+
+impl Mesh {
+    /// Builds the mesh of `mineral` (voxel x fastest) under `params`.
+    pub fn build(
+        dims: [usize; 3],
+        voxel_size_um: f64,
+        mineral: &[f32],
+        params: &MechParams,
+    ) -> Result<Self, MechError> {
+        let [nx, ny, nz] = dims;
+        let nvox = nx * ny * nz;
+        if mineral.len() != nvox {
+            return Err(MechError::Shape {
+                expected: nvox,
+                got: mineral.len(),
+            });
+        }
+        let h_mm = voxel_size_um / 1000.0;
+        let bone: Vec<bool> = mineral.iter().map(|&m| m >= BONE_THRESHOLD).collect();
+        let bone_count = bone.iter().filter(|&&b| b).count();
+        let kept = load_bearing_component(dims, &bone).ok_or(MechError::NoLoadPath {
+            bone_voxels: bone_count,
+        })?;
+        let voxels_solved = kept.iter().filter(|&&k| k).count();
+        let e_mpa: Vec<f64> = mineral
+            .iter()
+            .zip(&kept)
+            .map(|(&m, &k)| if k { params.young_of(m as f64) } else { 0.0 })
+            .collect();
+        let scale: Vec<f32> = e_mpa.iter().map(|e| (e * h_mm) as f32).collect();
+
+        // Node flags and diagonal: every node of a solved element is active.
+        let nn = node_count(dims);
+        let ke = reference::element_stiffness(1.0, params.poisson, 1.0);
+        let kd = ke[0][0];
+        let mut flags = vec![0u32; nn];
+        let mut diag = vec![0f64; nn];
+        for z in 0..nz {
+            for y in 0..ny {
+                for x in 0..nx {
+                    let v = x + nx * (y + ny * z);
+                    if !kept[v] {
+                        continue;
+                    }
+                    for a in 0..8 {
+                        let g = reference::element_node(dims, [x, y, z], a);
+                        flags[g] |= ACTIVE;
+                        diag[g] += kd * e_mpa[v] * h_mm;
+                    }
+                }
+            }
+        }
+        params.load.fix(dims, &mut flags);
+        let dinv = diag
+            .iter()
+            .map(|&d| if d > 0.0 { (1.0 / d) as f32 } else { 0.0 })
+            .collect();
+        Ok(Self {
+            dims,
+            h_mm,
+            scale,
+            e_mpa,
+            flags,
+            dinv,
+            voxels_solved,
+            voxels_set_aside: bone_count - voxels_solved,
+        })
+    }
+}
+
+impl LoadCase {
+    /// Sets the FIX bits of the load case on the active nodes.
+    pub(crate) fn fix(&self, dims: [usize; 3], flags: &mut [u32]) {
+        let [nx, ny, nz] = dims;
+        match *self {
+            LoadCase::CompressionZ { confined, .. } => {
+                let mut pin: Option<[usize; 2]> = None;
+                for z in [0, nz] {
+                    for y in 0..=ny {
+                        for x in 0..=nx {
+                            let g = node_index(dims, [x, y, z]);
+                            if flags[g] & ACTIVE == 0 {
+                                continue;
+                            }
+                            flags[g] |= FIX_Z;
+                            // First bottom node: lowest x, then lowest y.
+                            if z == 0 && pin.is_none_or(|[px, py]| (x, y) < (px, py)) {
+                                pin = Some([x, y]);
+                            }
+                        }
+                    }
+                }
+                if let Some([px, py]) = pin {
+                    flags[node_index(dims, [px, py, 0])] |= FIX_X | FIX_Y;
+                    // The same row's bottom node with the largest x stops the
+                    // rotation about z (the pin's voxel guarantees one exists).
+                    if let Some(x) = (px + 1..=nx)
+                        .rev()
+                        .find(|&x| flags[node_index(dims, [x, py, 0])] & ACTIVE != 0)
+                    {
+                        flags[node_index(dims, [x, py, 0])] |= FIX_Y;
+                    }
+                }
+                if confined {
+                    for z in 0..=nz {
+                        for y in 0..=ny {
+                            for x in 0..=nx {
+                                let g = node_index(dims, [x, y, z]);
+                                if flags[g] & ACTIVE == 0 {
+                                    continue;
+                                }
+                                if x == 0 || x == nx {
+                                    flags[g] |= FIX_X;
+                                }
+                                if y == 0 || y == ny {
+                                    flags[g] |= FIX_Y;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

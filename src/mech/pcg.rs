@@ -1,0 +1,118 @@
+//! The conjugate-gradient kernels (`shaders/mechanics/pcg.wgsl`): vector
+//! updates over the node grid with per-workgroup partial sums, and
+//! single-workgroup reductions that finish the dot products and compute α
+//! and β on the GPU, so one CG iteration is five dispatches and no readback.
+
+use crate::gpu::compose::ComposeError;
+use crate::gpu::{Binding::*, Kernel};
+
+/// Scalars of the iteration, living in a GPU buffer.
+/// Must be kept in sync with `Scalars` in `shaders/mechanics/pcg.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Scalars {
+    pub rz: f32,
+    pub pq: f32,
+    pub alpha: f32,
+    pub beta: f32,
+    pub rr: f32,
+    pub rr_stop: f32,
+    pub iters: u32,
+    pub done: u32,
+    pub bad: u32,
+    pub _pad: [u32; 3],
+}
+
+/// Workgroup size of the single-workgroup reductions.
+pub const REDUCE_WG: u32 = 256;
+
+/// The PCG kernels, built once per device.
+pub struct Pcg {
+    pub impose: Kernel,
+    pub residual: Kernel,
+    pub reduce_init: Kernel,
+    pub reduce_pq: Kernel,
+    pub update_ur: Kernel,
+    pub reduce_rz: Kernel,
+    pub update_p: Kernel,
+}
+
+impl Pcg {
+    /// Builds every entry point; node-wide kernels use workgroup size `wg`.
+    pub fn new(device: &wgpu::Device, wg: u32) -> Result<Self, ComposeError> {
+        assert!(wg.is_power_of_two() && wg <= 256, "workgroup size {wg}");
+        let f = "mechanics/pcg";
+        let reduce = |entry| {
+            Kernel::with_slots(
+                device,
+                f,
+                entry,
+                &[(0, Uniform), (7, StorageWrite), (8, StorageWrite)],
+                REDUCE_WG,
+            )
+        };
+        Ok(Self {
+            impose: Kernel::with_slots(
+                device,
+                f,
+                "impose",
+                &[
+                    (0, Uniform),
+                    (1, StorageRead),
+                    (3, StorageWrite),
+                    (5, StorageWrite),
+                ],
+                wg,
+            )?,
+            residual: Kernel::with_slots(
+                device,
+                f,
+                "residual",
+                &[
+                    (0, Uniform),
+                    (1, StorageRead),
+                    (2, StorageRead),
+                    (4, StorageWrite),
+                    (5, StorageWrite),
+                    (6, StorageRead),
+                    (7, StorageWrite),
+                ],
+                wg,
+            )?,
+            reduce_init: reduce("reduce_init")?,
+            reduce_pq: reduce("reduce_pq")?,
+            update_ur: Kernel::with_slots(
+                device,
+                f,
+                "update_ur",
+                &[
+                    (0, Uniform),
+                    (1, StorageRead),
+                    (2, StorageRead),
+                    (3, StorageWrite),
+                    (4, StorageWrite),
+                    (5, StorageWrite),
+                    (6, StorageRead),
+                    (7, StorageWrite),
+                    (8, StorageWrite),
+                ],
+                wg,
+            )?,
+            reduce_rz: reduce("reduce_rz")?,
+            update_p: Kernel::with_slots(
+                device,
+                f,
+                "update_p",
+                &[
+                    (0, Uniform),
+                    (1, StorageRead),
+                    (2, StorageRead),
+                    (4, StorageWrite),
+                    (5, StorageWrite),
+                    (8, StorageWrite),
+                ],
+                wg,
+            )?,
+        })
+    }
+}

@@ -1,0 +1,400 @@
+//! Voxel micro-FE: the element matrix against elasticity theory, the GPU
+//! operator against an assembled f64 CPU stiffness, and whole solves against
+//! analytic answers (uniaxial stress, uniaxial strain, springs in series,
+//! mirror symmetry), warm starts and failure modes.
+
+mod common;
+
+use trabecula::mech::mesh::load_bearing_component;
+use trabecula::mech::reference::{
+    self, assemble_dense, element_stiffness, gauss_points, lame, matvec, node_count,
+    strain_displacement,
+};
+use trabecula::mech::{LoadCase, MechError, MechParams, MechSolver};
+
+const E: f64 = 15_000.0;
+const H_UM: f64 = 20.0;
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / b.abs()
+}
+
+/// Counter hash in [0, 1) for deterministic test geometry.
+fn hash01(i: usize, seed: u64) -> f64 {
+    let mut x = (i as u64) ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A rod-and-plate lattice with some voxels knocked out: porous, mostly connected.
+fn porous(dims: [usize; 3], seed: u64) -> Vec<f32> {
+    let [nx, ny, nz] = dims;
+    let mut m = vec![0f32; nx * ny * nz];
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                let i = x + nx * (y + ny * z);
+                let column = x % 5 < 2 && y % 5 < 2;
+                let strut = z % 5 == 2 && (x % 5 < 2 || y % 5 < 2);
+                if (column || strut) && hash01(i, seed) > 0.12 {
+                    m[i] = 0.7 + 0.3 * hash01(i, seed + 1) as f32;
+                }
+            }
+        }
+    }
+    m
+}
+
+fn params(strain: f64, confined: bool, nu: f64) -> MechParams {
+    MechParams {
+        e_tissue_mpa: E,
+        poisson: nu,
+        load: LoadCase::CompressionZ { strain, confined },
+        ..MechParams::default()
+    }
+}
+
+#[test]
+fn element_matrix_is_symmetric_with_six_rigid_modes_and_exact_uniform_stress() {
+    let nu = 0.3;
+    let h = 0.02;
+    let ke = element_stiffness(E, nu, h);
+    let scale = ke.iter().flatten().fold(0.0f64, |s, x| s.max(x.abs()));
+    for i in 0..24 {
+        for j in 0..24 {
+            assert!((ke[i][j] - ke[j][i]).abs() <= 1e-12 * scale, "K[{i}][{j}]");
+        }
+    }
+    // Null space of dimension exactly 6 ...
+    let flat: Vec<f64> = ke.iter().flatten().copied().collect();
+    assert_eq!(reference::rank(&flat, 24, 1e-10), 18);
+    // ... spanned by the rigid motions: 3 translations, 3 rotations.
+    let mut modes = Vec::new();
+    for c in 0..3 {
+        modes.push(
+            (0..24)
+                .map(|k| if k % 3 == c { 1.0 } else { 0.0 })
+                .collect::<Vec<f64>>(),
+        );
+    }
+    for axis in 0..3 {
+        let mut m = vec![0.0; 24];
+        for a in 0..8 {
+            let o = reference::node_offset(a).map(|v| v as f64 * h);
+            // ω × x with ω along `axis`.
+            let (b, c) = ((axis + 1) % 3, (axis + 2) % 3);
+            m[3 * a + c] = o[b];
+            m[3 * a + b] = -o[c];
+        }
+        modes.push(m);
+    }
+    for m in &modes {
+        let f = matvec(&flat, m);
+        let norm = f.iter().fold(0.0f64, |s, x| s.max(x.abs()));
+        assert!(norm <= 1e-10 * scale * h, "rigid mode carries force {norm}");
+    }
+    // Uniform strain: B u reproduces it at every Gauss point, D ε is Hooke's
+    // law in Lamé form, and ½uᵀKu = ½ σ:ε · V.
+    let eps = [
+        [1e-3, 2e-4, -3e-4],
+        [2e-4, -5e-4, 1e-4],
+        [-3e-4, 1e-4, 7e-4],
+    ];
+    let mut u = vec![0.0; 24];
+    for a in 0..8 {
+        let x = reference::node_offset(a).map(|v| v as f64 * h);
+        for i in 0..3 {
+            u[3 * a + i] = (0..3).map(|j| eps[i][j] * x[j]).sum();
+        }
+    }
+    let voigt = [
+        eps[0][0],
+        eps[1][1],
+        eps[2][2],
+        2.0 * eps[1][2],
+        2.0 * eps[0][2],
+        2.0 * eps[0][1],
+    ];
+    let (l, mu) = lame(E, nu);
+    let tr = eps[0][0] + eps[1][1] + eps[2][2];
+    let sigma = |i: usize, j: usize| l * tr * (i == j) as u8 as f64 + 2.0 * mu * eps[i][j];
+    let sig_voigt = [
+        sigma(0, 0),
+        sigma(1, 1),
+        sigma(2, 2),
+        sigma(1, 2),
+        sigma(0, 2),
+        sigma(0, 1),
+    ];
+    let d = reference::elasticity_matrix(E, nu);
+    for xi in gauss_points() {
+        let b = strain_displacement(xi, h);
+        for k in 0..6 {
+            let e: f64 = (0..24).map(|j| b[k][j] * u[j]).sum();
+            assert!((e - voigt[k]).abs() < 1e-15, "strain {k} at {xi:?}");
+            let s: f64 = (0..6).map(|m| d[k][m] * voigt[m]).sum();
+            assert!(rel(s, sig_voigt[k]) < 1e-12, "stress {k}");
+        }
+    }
+    let energy = 0.5
+        * u.iter()
+            .zip(matvec(&flat, &u))
+            .map(|(a, b)| a * b)
+            .sum::<f64>();
+    let analytic = 0.5 * (0..6).map(|k| sig_voigt[k] * voigt[k]).sum::<f64>() * h * h * h;
+    assert!(rel(energy, analytic) < 1e-12, "{energy} vs {analytic}");
+}
+
+#[test]
+fn gpu_operator_matches_assembled_cpu_stiffness_and_is_symmetric() {
+    let ctx = common::gpu();
+    let dims = [4, 3, 5];
+    let mut mineral = porous(dims, 3);
+    // Make sure something joins bottom and top, with a graded modulus.
+    for z in 0..5 {
+        mineral[1 + 4 * (1 + 3 * z)] = 0.55 + 0.09 * z as f32;
+    }
+    let mut solver = MechSolver::new(&ctx, dims, H_UM, params(0.01, false, 0.3)).unwrap();
+    let n = 3 * node_count(dims);
+    let x: Vec<f32> = (0..n)
+        .map(|i| (hash01(i, 11) - 0.5) as f32 * 1e-3)
+        .collect();
+    let y: Vec<f32> = (0..n)
+        .map(|i| (hash01(i, 12) - 0.5) as f32 * 1e-3)
+        .collect();
+    let kx = solver.apply_operator(&ctx, &mineral, &x).unwrap();
+    let ky = solver.apply_operator(&ctx, &mineral, &y).unwrap();
+    let mesh = solver.mesh().unwrap();
+    assert!(
+        mesh.voxels_solved > 10,
+        "{} voxels solved",
+        mesh.voxels_solved
+    );
+    let k = assemble_dense(dims, H_UM / 1000.0, &mesh.e_mpa, 0.3);
+    let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let kx_ref = matvec(&k, &x64);
+    let max = kx_ref.iter().fold(0.0f64, |s, v| s.max(v.abs()));
+    for i in 0..n {
+        assert!(
+            (kx[i] as f64 - kx_ref[i]).abs() <= 2e-5 * max,
+            "dof {i}: GPU {} vs CPU {}",
+            kx[i],
+            kx_ref[i]
+        );
+    }
+    let dot = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(p, q)| *p as f64 * *q as f64)
+            .sum::<f64>()
+    };
+    let (ykx, xky) = (dot(&y, &kx), dot(&x, &ky));
+    let scale = dot(&x, &kx).abs().max(dot(&y, &ky).abs());
+    assert!(
+        (ykx - xky).abs() <= 1e-5 * scale,
+        "yᵀKx {ykx} vs xᵀKy {xky}"
+    );
+}
+
+#[test]
+fn solid_block_gives_uniaxial_stress_force_and_sed() {
+    let ctx = common::gpu();
+    let dims = [5, 4, 6];
+    let (eps, nu) = (0.01, 0.3);
+    let mut solver = MechSolver::new(&ctx, dims, H_UM, params(eps, false, nu)).unwrap();
+    let res = solver.solve(&ctx, &vec![1.0; 120], false).unwrap();
+    let h = H_UM / 1000.0;
+    let area = 20.0 * h * h;
+    assert!(rel(res.reaction_force_n, E * area * eps) < 5e-3, "{res:?}");
+    assert!(rel(res.apparent_modulus_mpa, E) < 5e-3, "{res:?}");
+    assert!(res.relative_residual <= 1e-6);
+    let sed = solver.read_sed(&ctx);
+    for (i, s) in sed.iter().enumerate() {
+        assert!(rel(*s as f64, 0.5 * E * eps * eps) < 5e-3, "voxel {i}: {s}");
+    }
+    // Lateral expansion ν ε: u_x at the far x face.
+    let u = solver.read_displacement(&ctx);
+    let g = reference::node_index(dims, [5, 0, 3]);
+    assert!(
+        rel(u[3 * g] as f64, nu * eps * 5.0 * h) < 5e-3,
+        "u_x {}",
+        u[3 * g]
+    );
+}
+
+#[test]
+fn confined_block_gives_constrained_modulus() {
+    let ctx = common::gpu();
+    let dims = [4, 4, 5];
+    let (eps, nu) = (0.01, 0.3);
+    let mut solver = MechSolver::new(&ctx, dims, H_UM, params(eps, true, nu)).unwrap();
+    let res = solver.solve(&ctx, &vec![1.0; 80], false).unwrap();
+    let m = E * (1.0 - nu) / ((1.0 + nu) * (1.0 - 2.0 * nu));
+    assert!(rel(res.apparent_modulus_mpa, m) < 5e-3, "{res:?} vs {m}");
+    let sed = solver.read_sed(&ctx);
+    assert!(
+        sed.iter()
+            .all(|&s| rel(s as f64, 0.5 * m * eps * eps) < 5e-3)
+    );
+}
+
+#[test]
+fn two_layers_in_series_give_the_series_spring_force() {
+    let ctx = common::gpu();
+    // ν = 0 keeps both layers in exact uniaxial stress (no lateral mismatch).
+    let dims = [3, 3, 8];
+    let m_top = 0.6f32;
+    let mineral: Vec<f32> = (0..72)
+        .map(|i| if i / 9 < 3 { 1.0 } else { m_top })
+        .collect();
+    let eps = 0.005;
+    let mut solver = MechSolver::new(&ctx, dims, H_UM, params(eps, false, 0.0)).unwrap();
+    let res = solver.solve(&ctx, &mineral, false).unwrap();
+    let h = H_UM / 1000.0;
+    let (e1, e2) = (E, E * (m_top as f64).powi(2));
+    let (h1, h2) = (3.0 * h, 5.0 * h);
+    let f = eps * 8.0 * h * 9.0 * h * h / (h1 / e1 + h2 / e2);
+    assert!(
+        rel(res.reaction_force_n, f) < 5e-3,
+        "{} vs {f}",
+        res.reaction_force_n
+    );
+}
+
+#[test]
+fn mirror_symmetric_structure_gives_mirror_symmetric_sed() {
+    let ctx = common::gpu();
+    let dims = [12, 9, 10];
+    let [nx, ny, nz] = dims;
+    let half = porous(dims, 5);
+    let mut m = vec![0f32; nx * ny * nz];
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                let xs = x.min(nx - 1 - x);
+                m[x + nx * (y + ny * z)] = half[xs + nx * (y + ny * z)];
+            }
+        }
+    }
+    let mut solver = MechSolver::new(&ctx, dims, H_UM, params(0.01, false, 0.3)).unwrap();
+    let res = solver.solve(&ctx, &m, false).unwrap();
+    assert!(res.voxels_solved > 100, "{res:?}");
+    let sed = solver.read_sed(&ctx);
+    let max = sed.iter().fold(0f32, |s, v| s.max(*v));
+    assert!(max > 0.0);
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx / 2 {
+                let a = sed[x + nx * (y + ny * z)];
+                let b = sed[nx - 1 - x + nx * (y + ny * z)];
+                assert!(
+                    (a - b).abs() <= 1e-3 * max,
+                    "({x},{y},{z}): {a} vs mirror {b}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn islands_are_set_aside_with_zero_sed() {
+    let ctx = common::gpu();
+    let dims = [6, 6, 6];
+    let mut m = vec![0f32; 216];
+    let idx = |x: usize, y: usize, z: usize| x + 6 * (y + 6 * z);
+    for z in 0..6 {
+        m[idx(1, 1, z)] = 1.0; // column bottom to top
+        m[idx(2, 1, z)] = 1.0;
+    }
+    m[idx(4, 4, 3)] = 1.0; // floating island
+    m[idx(3, 2, 2)] = 1.0; // touches the column along an edge only
+    let mut solver = MechSolver::new(&ctx, dims, H_UM, params(0.01, false, 0.3)).unwrap();
+    let res = solver.solve(&ctx, &m, false).unwrap();
+    assert_eq!((res.voxels_solved, res.voxels_set_aside), (12, 2));
+    let sed = solver.read_sed(&ctx);
+    assert_eq!(sed[idx(4, 4, 3)], 0.0);
+    assert_eq!(sed[idx(3, 2, 2)], 0.0);
+    assert!(sed[idx(1, 1, 3)] > 0.0);
+    // Nothing joins bottom and top: a clear error.
+    let bone: Vec<bool> = (0..216).map(|i| i == idx(4, 4, 3)).collect();
+    assert!(load_bearing_component(dims, &bone).is_none());
+    let err = solver.solve(&ctx, &vec![0.0; 216], false).unwrap_err();
+    assert!(matches!(err, MechError::NoLoadPath { .. }), "{err}");
+}
+
+#[test]
+fn warm_start_after_removing_voxels_takes_fewer_iterations() {
+    let ctx = common::gpu();
+    let dims = [14, 14, 14];
+    let m0 = porous(dims, 9);
+    let mut m1 = m0.clone();
+    // Remove a few bone voxels in the middle.
+    let mut removed = 0;
+    for (i, v) in m1.iter_mut().enumerate() {
+        if *v > 0.5 && i > 1300 && hash01(i, 77) < 0.05 && removed < 6 {
+            *v = 0.0;
+            removed += 1;
+        }
+    }
+    assert_eq!(removed, 6);
+    let mut solver = MechSolver::new(&ctx, dims, H_UM, params(0.01, false, 0.3)).unwrap();
+    solver.solve(&ctx, &m0, false).unwrap();
+    let warm = solver.solve(&ctx, &m1, true).unwrap();
+    let mut fresh = MechSolver::new(&ctx, dims, H_UM, params(0.01, false, 0.3)).unwrap();
+    let cold = fresh.solve(&ctx, &m1, false).unwrap();
+    assert!(warm.warm_start && !cold.warm_start);
+    assert!(
+        warm.iterations < cold.iterations,
+        "warm {} vs cold {} iterations",
+        warm.iterations,
+        cold.iterations
+    );
+    assert!(rel(warm.reaction_force_n, cold.reaction_force_n) < 1e-4);
+    eprintln!(
+        "warm start: {} iterations vs cold {} ({} voxels)",
+        warm.iterations, cold.iterations, cold.voxels_solved
+    );
+}
+
+#[test]
+fn iteration_cap_is_a_clear_error() {
+    let ctx = common::gpu();
+    let dims = [8, 8, 8];
+    let p = MechParams {
+        max_iter: 3,
+        ..params(0.01, false, 0.3)
+    };
+    let mut solver = MechSolver::new(&ctx, dims, H_UM, p).unwrap();
+    let err = solver.solve(&ctx, &porous(dims, 2), false).unwrap_err();
+    assert!(err.to_string().contains("did not converge"), "{err}");
+    match err {
+        MechError::NotConverged {
+            iterations,
+            relative_residual,
+            ..
+        } => {
+            assert_eq!(iterations, 3);
+            assert!(relative_residual > 1e-6 && relative_residual.is_finite());
+        }
+        e => panic!("expected NotConverged, got {e}"),
+    }
+}
+
+#[test]
+fn a_lattice_beyond_the_binding_limit_is_refused_up_front() {
+    let ctx = common::gpu();
+    let dims = [2000, 2000, 2000];
+    let err = MechSolver::new(&ctx, dims, H_UM, MechParams::default())
+        .err()
+        .expect("refused");
+    match err {
+        MechError::TooLarge {
+            bytes_needed,
+            max_binding_bytes,
+            ..
+        } => assert!(bytes_needed > max_binding_bytes),
+        e => panic!("expected TooLarge, got {e}"),
+    }
+}
