@@ -398,3 +398,43 @@ fn a_lattice_beyond_the_binding_limit_is_refused_up_front() {
         e => panic!("expected TooLarge, got {e}"),
     }
 }
+
+/// Iterations and wall time on procedural porous lattices (not run by default):
+/// `MECH_SIZES="32 64 96 128" cargo test --release --test mechanics -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_porous_lattices() {
+    use trabecula::lattice::generate::{GeneratorSpec, generate};
+    let ctx = common::gpu();
+    eprintln!("adapter: {}", ctx.summary.one_line());
+    let sizes = std::env::var("MECH_SIZES").unwrap_or_else(|_| "32 64".into());
+    for n in sizes
+        .split_whitespace()
+        .map(|s| s.parse::<usize>().unwrap())
+    {
+        let dims = [n, n, n];
+        let spec = GeneratorSpec {
+            dims,
+            voxel_size_um: 20.0,
+            bv_tv: 0.2,
+            tb_th_um: 150.0,
+            rod_weight: 0.5,
+            anisotropy: 1.3,
+            seed: 1,
+        };
+        let lat = generate(&ctx, &spec).unwrap().lattice;
+        let mut s = MechSolver::new(&ctx, dims, 20.0, MechParams::default()).unwrap();
+        let r = s.solve(&ctx, &lat.mineral, false).unwrap();
+        eprintln!(
+            "{n}³: BV/TV {:.3}, {} solved, {} set aside, {} iterations, residual {:.2e}, \
+             E_app {:.1} MPa, {:.1} s",
+            lat.bv_tv(),
+            r.voxels_solved,
+            r.voxels_set_aside,
+            r.iterations,
+            r.relative_residual,
+            r.apparent_modulus_mpa,
+            r.wall_s
+        );
+    }
+}

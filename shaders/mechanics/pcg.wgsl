@@ -14,7 +14,7 @@ struct Scalars {
     rr: f32,       // rᵀr (recursive, or true after `residual`)
     rr_stop: f32,  // stop when rr ≤ rr_stop (tol² · ‖r₀‖²), set by the host
     iters: u32,    // iterations done
-    done: u32,     // 1: converged (recursively) or broke down
+    done: u32,     // 0 running; 2 converged this iteration (p still updated); 1 stopped
     bad: u32,      // 1: pᵀKp ≤ 0 or a non-finite scalar
     _pad0: u32,
     _pad1: u32,
@@ -31,15 +31,15 @@ struct Scalars {
 @group(0) @binding(7) var<storage, read_write> part: array<f32>;
 @group(0) @binding(8) var<storage, read_write> S: Scalars;
 
-var<workgroup> sh: array<vec2<f32>, MAX_WG>;
+var<workgroup> sh: array<vec3<f32>, MAX_WG>;
 
 fn finite(x: f32) -> bool {
     // NaN fails every comparison; ±inf exceeds the largest f32.
     return abs(x) <= 3.4e38;
 }
 
-// Tree sum of (a, b) over the workgroup; the result is in sh[0] for all.
-fn tree2(lid: u32, v: vec2<f32>) {
+// Tree sum over the workgroup; the result is in sh[0] for all.
+fn tree3(lid: u32, v: vec3<f32>) {
     sh[lid] = v;
     workgroupBarrier(); // all values written
     for (var s = WG / 2u; s > 0u; s >>= 1u) {
@@ -48,16 +48,24 @@ fn tree2(lid: u32, v: vec2<f32>) {
     }
 }
 
-// Sum of `count` partials at part[offset + stride·i + c] (c = 0, 1), in a
-// fixed order: strided sequential sums per invocation, then the tree.
-fn reduce_parts(lid: u32, stride: u32) -> vec2<f32> {
-    var acc = vec2<f32>(0.0);
+// Partials: node kernels write `stride` sums per workgroup w at
+// part[stride·w + c]; update_p and residual also write pᵀr at part[3·npart + w].
+// Sums in a fixed order: strided sequential sums per invocation, then the tree.
+fn reduce_parts(lid: u32, stride: u32) -> vec3<f32> {
+    var acc = vec3<f32>(0.0);
     for (var i = lid; i < M.npart; i += WG) {
-        acc.x += part[stride * i];
-        if stride == 2u { acc.y += part[stride * i + 1u]; }
+        for (var c = 0u; c < stride; c++) { acc[c] += part[stride * i + c]; }
     }
-    tree2(lid, acc);
+    tree3(lid, acc);
     return sh[0];
+}
+
+fn reduce_pr(lid: u32) -> f32 {
+    var acc = 0.0;
+    for (var i = lid; i < M.npart; i += WG) { acc += part[3u * M.npart + i]; }
+    workgroupBarrier(); // sh may still be read by reduce_parts
+    tree3(lid, vec3<f32>(acc, 0.0, 0.0));
+    return sh[0].x;
 }
 
 // u (clear = 0) or p (clear = 1, a fresh lift vector) at fixed dofs = G x;
@@ -83,7 +91,7 @@ fn impose(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 
 // r = −K u on free dofs (no external nodal forces: the load is the imposed
 // displacement), 0 elsewhere; z = D⁻¹ r; with restart also p = z.
-// Partials (rᵀz, rᵀr) per workgroup. Dispatch: nodes.
+// Partials (rᵀz, rᵀr) and pᵀr per workgroup. Dispatch: nodes.
 @compute @workgroup_size(WG)
 fn residual(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -92,7 +100,7 @@ fn residual(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let n = invocation_id(gid, nwg);
-    var acc = vec2<f32>(0.0);
+    var acc = vec3<f32>(0.0);
     if n < M.nodes.w {
         let f = flags[n];
         for (var c = 0u; c < 3u; c++) {
@@ -102,18 +110,19 @@ fn residual(
             let zi = dinv[n] * ri;
             r[i] = ri;
             if M.restart == 1u { p[i] = zi; }
-            acc += vec2<f32>(ri * zi, ri * ri);
+            acc += vec3<f32>(ri * zi, ri * ri, p[i] * ri);
         }
     }
-    tree2(lid, acc);
+    tree3(lid, acc);
     if lid == 0u {
         let w = group_index(wid, nwg);
         part[2u * w] = sh[0].x;
         part[2u * w + 1u] = sh[0].y;
+        part[3u * M.npart + w] = sh[0].z;
     }
 }
 
-// After `residual`: rz, rr from the partials; clears done unless already converged.
+// After `residual`: rz, rr from the partials; done (1) only if already converged.
 @compute @workgroup_size(WG)
 fn reduce_init(@builtin(local_invocation_index) lid: u32) {
     let t = reduce_parts(lid, 2u);
@@ -126,14 +135,19 @@ fn reduce_init(@builtin(local_invocation_index) lid: u32) {
     }
 }
 
-// After `apply` (q = K p, partials pᵀq): α = rz / pᵀq.
+// After `apply` (q = K p, partials pᵀq): α = pᵀr / pᵀKp, the exact line
+// search (equal to rᵀz / pᵀKp in exact CG, and still a descent step after a
+// residual replacement has broken that identity).
 @compute @workgroup_size(WG)
 fn reduce_pq(@builtin(local_invocation_index) lid: u32) {
     let t = reduce_parts(lid, 1u);
+    let pr = reduce_pr(lid);
+    // The iteration after convergence: update_p has finished its last step.
+    if lid == 0u && S.done == 2u { S.done = 1u; }
     if lid == 0u && S.done == 0u {
         S.pq = t.x;
         if t.x > 0.0 && finite(t.x) {
-            S.alpha = S.rz / t.x;
+            S.alpha = pr / t.x;
         } else {
             // K is positive definite on the free dofs: pᵀKp ≤ 0 is a breakdown.
             S.alpha = 0.0;
@@ -143,7 +157,7 @@ fn reduce_pq(@builtin(local_invocation_index) lid: u32) {
     }
 }
 
-// u += α p, r −= α q on free dofs; z = D⁻¹ r; partials (rᵀz, rᵀr). Dispatch: nodes.
+// u += α p, r −= α q on free dofs; z = D⁻¹ r; partials (rᵀz, rᵀr, zᵀr_old). Dispatch: nodes.
 @compute @workgroup_size(WG)
 fn update_ur(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -152,7 +166,7 @@ fn update_ur(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let n = invocation_id(gid, nwg);
-    var acc = vec2<f32>(0.0);
+    var acc = vec3<f32>(0.0);
     let live = S.done == 0u;
     let alpha = S.alpha;
     if n < M.nodes.w && live {
@@ -161,23 +175,29 @@ fn update_ur(
             if !is_free(f, c) { continue; }
             let i = 3u * n + c;
             u[i] += alpha * p[i];
-            let ri = r[i] - alpha * q[i];
+            let ri_old = r[i];
+            let ri = ri_old - alpha * q[i];
             r[i] = ri;
-            acc += vec2<f32>(ri * dinv[n] * ri, ri * ri);
+            let zi = dinv[n] * ri;
+            acc += vec3<f32>(ri * zi, ri * ri, zi * ri_old);
         }
     }
-    tree2(lid, acc);
+    tree3(lid, acc);
     if lid == 0u {
         let w = group_index(wid, nwg);
-        part[2u * w] = sh[0].x;
-        part[2u * w + 1u] = sh[0].y;
+        part[3u * w] = sh[0].x;
+        part[3u * w + 1u] = sh[0].y;
+        part[3u * w + 2u] = sh[0].z;
     }
 }
 
-// After `update_ur`: β = rz_new / rz, count the iteration, test convergence.
+// After `update_ur`: β = max(0, (z_newᵀr_new − z_newᵀr_old) / rz_old)
+// (Polak–Ribière, equal to the usual β in exact CG, self-restarting when
+// rounding or a residual replacement spoils conjugacy); count the iteration,
+// test convergence.
 @compute @workgroup_size(WG)
 fn reduce_rz(@builtin(local_invocation_index) lid: u32) {
-    let t = reduce_parts(lid, 2u);
+    let t = reduce_parts(lid, 3u);
     if lid == 0u && S.done == 0u {
         S.iters += 1u;
         S.rr = t.y;
@@ -186,23 +206,38 @@ fn reduce_rz(@builtin(local_invocation_index) lid: u32) {
             S.beta = 0.0;
             S.done = 1u;
         } else {
-            S.beta = t.x / S.rz;
+            S.beta = max(0.0, (t.x - t.z) / S.rz);
             S.rz = t.x;
-            if t.y <= S.rr_stop { S.done = 1u; }
+            // Converged: this iteration's p update still runs (so a resumed
+            // iteration after a failed true-residual check stays conjugate).
+            if t.y <= S.rr_stop { S.done = 2u; }
         }
     }
 }
 
-// p = z + β p on free dofs. Dispatch: nodes.
+// p = z + β p on free dofs, partials pᵀr for the next α. Dispatch: nodes.
 @compute @workgroup_size(WG)
-fn update_p(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn update_p(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
     let n = invocation_id(gid, nwg);
-    if n >= M.nodes.w || S.done != 0u { return; }
-    let f = flags[n];
-    let beta = S.beta;
-    for (var c = 0u; c < 3u; c++) {
-        if !is_free(f, c) { continue; }
-        let i = 3u * n + c;
-        p[i] = dinv[n] * r[i] + beta * p[i];
+    let live = S.done != 1u;
+    var acc = vec3<f32>(0.0);
+    if n < M.nodes.w && live {
+        let f = flags[n];
+        let beta = S.beta;
+        for (var c = 0u; c < 3u; c++) {
+            if !is_free(f, c) { continue; }
+            let i = 3u * n + c;
+            let ri = r[i];
+            let pi = dinv[n] * ri + beta * p[i];
+            p[i] = pi;
+            acc.x += pi * ri;
+        }
     }
+    tree3(lid, acc);
+    if lid == 0u && live { part[3u * M.npart + group_index(wid, nwg)] = sh[0].x; }
 }

@@ -109,6 +109,7 @@ impl Pcg {
                     (2, StorageRead),
                     (4, StorageWrite),
                     (5, StorageWrite),
+                    (7, StorageWrite),
                     (8, StorageWrite),
                 ],
                 wg,
