@@ -57,6 +57,8 @@ fn params(strain: f64, confined: bool, nu: f64) -> MechParams {
 }
 
 #[test]
+// Symmetry compares K[i][j] with K[j][i]: index loops say that most plainly.
+#[allow(clippy::needless_range_loop)]
 fn element_matrix_is_symmetric_with_six_rigid_modes_and_exact_uniform_stress() {
     let nu = 0.3;
     let h = 0.02;

@@ -108,8 +108,8 @@ fn euler_characteristic_of_known_shapes() {
 fn rod_lattice(dims: [usize; 3], p: usize, w: usize, offset: usize) -> Vec<bool> {
     vol(dims, |x, y, z| {
         let on = |c: f64| ((c as usize) + offset) % p < w;
-        let (a, b, c) = (on(x), on(y), on(z));
-        (a && b) || (b && c) || (a && c)
+        // On a rod: on the lattice lines of at least two axes.
+        [on(x), on(y), on(z)].iter().filter(|&&v| v).count() >= 2
     })
 }
 

@@ -271,7 +271,7 @@ impl MechSolver {
         params: MechParams,
     ) -> Result<Self, MechError> {
         check_params(&params)?;
-        if dims.contains(&0) || !(voxel_size_um > 0.0) {
+        if dims.contains(&0) || voxel_size_um.is_nan() || voxel_size_um <= 0.0 {
             return Err(MechError::Params(format!(
                 "dims {dims:?} and voxel size {voxel_size_um} µm must be positive"
             )));
@@ -767,13 +767,13 @@ impl MechSolver {
 
 fn check_params(p: &MechParams) -> Result<(), MechError> {
     let bad = |m: &str| Err(MechError::Params(m.to_string()));
-    if !(p.e_tissue_mpa > 0.0) {
+    if p.e_tissue_mpa.is_nan() || p.e_tissue_mpa <= 0.0 {
         return bad("tissue modulus must be positive");
     }
     if !(p.poisson > -1.0 && p.poisson < 0.5) {
         return bad("Poisson ratio must lie in (−1, 0.5)");
     }
-    if !(p.tol > 0.0) || p.max_iter == 0 || p.check_every == 0 {
+    if p.tol.is_nan() || p.tol <= 0.0 || p.max_iter == 0 || p.check_every == 0 {
         return bad("tol, max_iter and check_every must be positive");
     }
     if !p.workgroup_size.is_power_of_two() || p.workgroup_size > 256 {

@@ -31,9 +31,7 @@ pub fn elasticity_matrix(e: f64, nu: f64) -> [[f64; 6]; 6] {
     let (l, m) = lame(e, nu);
     let mut d = [[0.0; 6]; 6];
     for i in 0..3 {
-        for j in 0..3 {
-            d[i][j] = l;
-        }
+        d[i][..3].fill(l);
         d[i][i] = l + 2.0 * m;
         d[i + 3][i + 3] = m;
     }
