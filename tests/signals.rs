@@ -1,10 +1,61 @@
-//! Reaction–diffusion of the signals against a CPU twin and analytic answers.
+//! Reaction–diffusion of the signals against its CPU twin, analytic steady
+//! states and the balance of sources and decay.
 
 mod common;
 
+use trabecula::gpu::compose::compose_validated;
 use trabecula::gpu::{GpuContext, read_buffer, rng, storage_buffer_init, storage_buffer_zeroed};
 use trabecula::signals::{Diffuse, DiffuseParams, jacobi_sweep_cpu};
+use wgpu::naga;
 
+/// Size and member offsets of WGSL struct `name` in `file` (as in tests/shaders.rs).
+fn wgsl_layout(file: &str, name: &str) -> (u32, Vec<(String, u32)>) {
+    let (_, module) = compose_validated(file).unwrap();
+    let mut layouter = naga::proc::Layouter::default();
+    layouter.update(module.to_ctx()).unwrap();
+    for (_, ty) in module.types.iter() {
+        if ty.name.as_deref() == Some(name)
+            && let naga::TypeInner::Struct { members, span } = &ty.inner
+        {
+            return (
+                *span,
+                members
+                    .iter()
+                    .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
+                    .collect(),
+            );
+        }
+    }
+    panic!("struct {name} not found in {file}");
+}
+
+#[test]
+fn diffuse_params_match_wgsl() {
+    use std::mem::{offset_of, size_of};
+    let (size, members) = wgsl_layout("signals/diffuse", "DiffuseParams");
+    assert_eq!(size as usize, size_of::<DiffuseParams>());
+    assert_eq!(size % 16, 0);
+    let rust = [
+        ("grid", offset_of!(DiffuseParams, grid)),
+        ("voxel_size_um", offset_of!(DiffuseParams, voxel_size_um)),
+        (
+            "d_marrow_um2_per_day",
+            offset_of!(DiffuseParams, d_marrow_um2_per_day),
+        ),
+        (
+            "d_bone_um2_per_day",
+            offset_of!(DiffuseParams, d_bone_um2_per_day),
+        ),
+        ("decay_per_day", offset_of!(DiffuseParams, decay_per_day)),
+    ];
+    let wgsl: Vec<(&str, usize)> = members
+        .iter()
+        .map(|(n, o)| (n.as_str(), *o as usize))
+        .collect();
+    assert_eq!(wgsl, rust);
+}
+
+/// Runs `sweeps` sweeps from `c0` on the GPU and reads `c` back.
 fn solve(
     ctx: &GpuContext,
     p: &DiffuseParams,
@@ -17,11 +68,11 @@ fn solve(
     let d = &ctx.device;
     let n = mineral.len() as u64;
     let (m, s, c) = (
-        storage_buffer_init(d, "m", mineral),
-        storage_buffer_init(d, "s", source),
+        storage_buffer_init(d, "mineral", mineral),
+        storage_buffer_init(d, "source", source),
         storage_buffer_init(d, "c", c0),
     );
-    let t = storage_buffer_zeroed(d, "t", 4 * n);
+    let t = storage_buffer_zeroed(d, "scratch", 4 * n);
     let k = Diffuse::new(ctx, wg).unwrap();
     let mut enc = d.create_command_encoder(&Default::default());
     k.record(ctx, &mut enc, p, &m, &s, &c, &t, sweeps);
@@ -29,58 +80,87 @@ fn solve(
     read_buffer(d, &ctx.queue, &c, 0, n)
 }
 
-fn params(dims: [u32; 3], dm: f32, db: f32, k: f32) -> DiffuseParams {
+fn params(dims: [u32; 3], d_marrow: f32, d_bone: f32, k: f32) -> DiffuseParams {
     DiffuseParams {
         grid: [dims[0], dims[1], dims[2], dims[0] * dims[1] * dims[2]],
         voxel_size_um: 10.0,
-        d_marrow_um2_per_day: dm,
-        d_bone_um2_per_day: db,
+        d_marrow_um2_per_day: d_marrow,
+        d_bone_um2_per_day: d_bone,
         decay_per_day: k,
     }
 }
 
-#[test]
-fn one_sweep_equals_cpu_twin_and_is_workgroup_independent() {
-    let ctx = common::gpu();
+/// A random 12 × 10 × 9 block, 40 % bone: (params, mineral, source, c0).
+fn mixed_block() -> (DiffuseParams, Vec<f32>, Vec<f32>, Vec<f32>) {
     let p = params([12, 10, 9], 5000.0, 500.0, 20.0);
-    let n = 1080;
-    let mineral: Vec<f32> = (0..n)
+    let n = p.grid[3];
+    let mineral = (0..n)
         .map(|i| {
-            if rng::uniform(1, 0, i, 0) < 0.4 {
-                1.0
-            } else {
-                0.0
-            }
+            // Fractions on both sides of the 0.5 threshold, not just 0 and 1.
+            let u = rng::uniform(1, 0, i, 0);
+            if u < 0.4 { 0.5 + u } else { u - 0.4 }
         })
         .collect();
-    let source: Vec<f32> = (0..n).map(|i| rng::uniform(1, 0, i, 1) * 10.0).collect();
-    let c0: Vec<f32> = (0..n).map(|i| rng::uniform(1, 0, i, 2)).collect();
-    // Two sweeps: GPU ping-pongs; the CPU twin sweeps twice.
-    let gpu = solve(&ctx, &p, &mineral, &source, &c0, 2, 64);
-    let cpu = jacobi_sweep_cpu(
-        &p,
-        &mineral,
-        &source,
-        &jacobi_sweep_cpu(&p, &mineral, &source, &c0),
-    );
-    for i in 0..n as usize {
+    let source = (0..n).map(|i| rng::uniform(1, 0, i, 1) * 10.0).collect();
+    let c0 = (0..n).map(|i| rng::uniform(1, 0, i, 2)).collect();
+    (p, mineral, source, c0)
+}
+
+fn assert_close(gpu: &[f32], cpu: &[f32], rel: f32, what: &str) {
+    assert_eq!(gpu.len(), cpu.len());
+    for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
         assert!(
-            (gpu[i] - cpu[i]).abs() <= 1e-5 * cpu[i].abs().max(1.0),
-            "voxel {i}: {} vs {}",
-            gpu[i],
-            cpu[i]
+            (g - c).abs() <= rel * c.abs(),
+            "{what}: voxel {i}: GPU {g} vs CPU {c}"
         );
     }
-    let other = solve(&ctx, &p, &mineral, &source, &c0, 2, 256);
-    assert!(
-        gpu.iter()
-            .zip(&other)
-            .all(|(a, b)| a.to_bits() == b.to_bits())
-    );
 }
 
 #[test]
-fn uniform_source_converges_to_s_over_k() {
+fn sweeps_equal_the_cpu_twin() {
+    let ctx = common::gpu();
+    let (p, mineral, source, c0) = mixed_block();
+    // One sweep (odd: the result is copied back into `c`).
+    let one = jacobi_sweep_cpu(&p, &mineral, &source, &c0);
+    assert_close(
+        &solve(&ctx, &p, &mineral, &source, &c0, 1, 64),
+        &one,
+        1e-6,
+        "1 sweep",
+    );
+    // Two and three sweeps: the ping-pong in both directions.
+    let two = jacobi_sweep_cpu(&p, &mineral, &source, &one);
+    assert_close(
+        &solve(&ctx, &p, &mineral, &source, &c0, 2, 64),
+        &two,
+        2e-6,
+        "2 sweeps",
+    );
+    let three = jacobi_sweep_cpu(&p, &mineral, &source, &two);
+    assert_close(
+        &solve(&ctx, &p, &mineral, &source, &c0, 3, 64),
+        &three,
+        3e-6,
+        "3 sweeps",
+    );
+    // Zero sweeps leave the warm start untouched.
+    assert_eq!(solve(&ctx, &p, &mineral, &source, &c0, 0, 64), c0);
+}
+
+#[test]
+fn workgroup_size_does_not_change_a_bit() {
+    let ctx = common::gpu();
+    let (p, mineral, source, c0) = mixed_block();
+    let a = solve(&ctx, &p, &mineral, &source, &c0, 7, 64);
+    let b = solve(&ctx, &p, &mineral, &source, &c0, 7, 256);
+    let again = solve(&ctx, &p, &mineral, &source, &c0, 7, 64);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&a), bits(&b), "WG 64 vs 256");
+    assert_eq!(bits(&a), bits(&again), "run to run");
+}
+
+#[test]
+fn uniform_source_in_marrow_converges_to_s_over_k() {
     let ctx = common::gpu();
     let p = params([8, 8, 8], 3000.0, 300.0, 12.0);
     let n = 512;
@@ -93,39 +173,59 @@ fn uniform_source_converges_to_s_over_k() {
         400,
         64,
     );
-    assert!(c.iter().all(|&v| (v - 0.5).abs() < 1e-4), "{:?}", &c[..4]);
+    // s / k = 6 / 12.
+    assert!(c.iter().all(|&v| (v - 0.5).abs() < 1e-5), "{:?}", &c[..4]);
 }
 
 #[test]
-fn plane_source_decays_with_the_diffusion_length_and_conserves_mass() {
+fn plane_source_decays_over_the_diffusion_length() {
     let ctx = common::gpu();
-    let dims = [160u32, 2, 2];
-    let (dm, k) = (8000.0f32, 20.0f32); // L = √(D/k) = 20 µm = 2 voxels
-    let p = params(dims, dm, dm, k);
-    let n = 640;
-    let mut source = vec![0.0f32; n];
-    // The x = 0 end plane of the 160 × 2 × 2 block.
-    for s in source.iter_mut().step_by(160) {
-        *s = 100.0;
-    }
-    let c = solve(&ctx, &p, &vec![0.0; n], &source, &vec![0.0; n], 3000, 64);
-    // Discrete decay per voxel: c(x+1)/c(x) = λ with (D/h²)(λ + 1/λ − 2) = k.
-    let a = k / (dm / 100.0);
-    let lambda = ((2.0 + a) - ((2.0 + a).powi(2) - 4.0).sqrt()) / 2.0;
-    for x in 3..30 {
-        let ratio = c[x + 1] / c[x];
+    // L = √(D/k) = √(12 800 / 2) = 80 µm = 8 voxels of 10 µm.
+    let (d_marrow, k) = (12_800.0f32, 2.0f32);
+    let l_voxels = 8;
+    let nx = 128;
+    let p = params([nx as u32, 1, 1], d_marrow, d_marrow, k);
+    let mut source = vec![0.0f32; nx];
+    source[0] = 100.0; // the x = 0 end plane
+    // Jacobi contracts by ≈ 2D/h² / (2D/h² + k) = 256/258 per sweep: 6000 sweeps ≈ e⁻⁴⁶.
+    let c = solve(&ctx, &p, &vec![0.0; nx], &source, &vec![0.0; nx], 6000, 64);
+    // Away from the source plane and far from the other end (reflection there ~ e⁻¹⁵).
+    for x in 2..64 {
+        let ratio = c[x + l_voxels] / c[x];
+        let e_inv = (-1.0f32).exp();
         assert!(
-            (ratio - lambda).abs() < 0.01 * lambda,
-            "x = {x}: {ratio} vs {lambda}"
+            (ratio / e_inv - 1.0).abs() < 0.02,
+            "x = {x}: c(x+L)/c(x) = {ratio}, want e⁻¹ = {e_inv}"
         );
     }
-    // Continuum: over one diffusion length (2 voxels) the signal falls by ≈ e (within discretisation).
-    assert!(((c[12] / c[10]).ln() + 1.0).abs() < 0.1);
-    // Sources balance decay in steady state (Neumann faces).
+    // Sources balance decay (Neumann faces): Σ k c V = Σ s V.
     let produced: f64 = source.iter().map(|&s| s as f64).sum();
-    let decayed: f64 = c.iter().map(|&v| (k * v) as f64).sum();
+    let decayed: f64 = c.iter().map(|&v| k as f64 * v as f64).sum();
     assert!(
         (decayed / produced - 1.0).abs() < 1e-3,
         "{decayed} vs {produced}"
+    );
+}
+
+#[test]
+fn steady_state_balances_sources_and_decay_across_bone_and_marrow() {
+    let ctx = common::gpu();
+    let (p, mineral, source, _) = mixed_block();
+    let n = p.grid[3] as usize;
+    // Contraction ≤ 6·50 / (6·50 + 20) per sweep: 600 sweeps ≈ e⁻³⁹.
+    let c = solve(&ctx, &p, &mineral, &source, &vec![0.0; n], 600, 64);
+    let k = p.decay_per_day as f64;
+    let produced: f64 = source.iter().map(|&s| s as f64).sum();
+    let decayed: f64 = c.iter().map(|&v| k * v as f64).sum();
+    assert!(
+        (decayed / produced - 1.0).abs() < 1e-3,
+        "Σ k c = {decayed} vs Σ s = {produced}"
+    );
+    // And it is a fixed point of the CPU twin.
+    assert_close(
+        &jacobi_sweep_cpu(&p, &mineral, &source, &c),
+        &c,
+        1e-5,
+        "fixed point",
     );
 }

@@ -1,19 +1,33 @@
-// Sum of f32 by a fixed tree: each invocation adds a chunk of 64 in order.
+// Deterministic f32 sum by a fixed tree: each invocation adds one chunk of CHUNK consecutive
+// values in order (independent of WG) and writes one partial; the host repeats on the partials.
+// Dispatch: one invocation per chunk (at least one), 1-D folded to 2-D.
 #import common/lattice
 
-struct ReduceParams { n: u32, out_index: u32, _pad0: u32, _pad1: u32, }
+// Keep in sync with `ReduceParams` in src/scan/reduce.rs.
+struct ReduceParams {
+    // Values in this window of the level.
+    n: u32,
+    // Where chunk 0's partial goes in dst (window offset, or out_index at the last level).
+    base: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
 @group(0) @binding(0) var<uniform> P: ReduceParams;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
+// Values per invocation; keep in sync with `scan::CHUNK` in src/scan/mod.rs.
 const CHUNK: u32 = 64u;
 
 @compute @workgroup_size(WG)
 fn chunk_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let c = invocation_id(gid, nwg);
     let start = c * CHUNK;
-    if start >= P.n { return; }
+    // Chunk 0 always writes, so an empty input sums to 0.
+    if c > 0u && start >= P.n { return; }
+    let end = min(start + CHUNK, P.n);
     var s = 0.0;
-    for (var i = start; i < min(start + CHUNK, P.n); i++) { s += src[i]; }
-    dst[P.out_index + c] = s;
+    for (var i = start; i < end; i++) { s += src[i]; }
+    dst[P.base + c] = s;
 }

@@ -1,15 +1,28 @@
-// One Jacobi sweep of D∇²c − k c + s = 0 on the voxel lattice.
+// One Jacobi sweep of D∇²c − k c + s = 0 on the voxel lattice (x fastest): c_in → c_out.
+// Face diffusivity is the harmonic mean of the two voxels' (bone where mineral ≥ 0.5, else
+// marrow); block faces are zero-flux. Dispatch: one invocation per voxel, 1-D folded to 2-D.
 #import common/lattice
 
-struct DiffuseParams { grid: Grid, voxel_size_um: f32, d_marrow_um2_per_day: f32, d_bone_um2_per_day: f32, decay_per_day: f32, }
+// Keep in sync with `DiffuseParams` in src/signals/diffuse.rs.
+struct DiffuseParams {
+    grid: Grid,
+    voxel_size_um: f32,
+    d_marrow_um2_per_day: f32,
+    d_bone_um2_per_day: f32,
+    decay_per_day: f32,
+}
+
 @group(0) @binding(0) var<uniform> P: DiffuseParams;
 @group(0) @binding(1) var<storage, read> mineral: array<f32>;
 @group(0) @binding(2) var<storage, read> source: array<f32>;
 @group(0) @binding(3) var<storage, read> c_in: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c_out: array<f32>;
 
+// Mineral fraction from which a voxel counts as bone (keep in sync with BONE_MINERAL in diffuse.rs).
+const BONE_MINERAL: f32 = 0.5;
+
 fn diffusivity(i: u32) -> f32 {
-    return select(P.d_marrow_um2_per_day, P.d_bone_um2_per_day, mineral[i] >= 0.5);
+    return select(P.d_marrow_um2_per_day, P.d_bone_um2_per_day, mineral[i] >= BONE_MINERAL);
 }
 
 @compute @workgroup_size(WG)
@@ -22,10 +35,12 @@ fn sweep(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     let inv_h2 = 1.0 / (P.voxel_size_um * P.voxel_size_um);
     var num = source[i];
     var den = P.decay_per_day;
-    for (var d = 0u; d < 6u; d++) {
+    // Faces in the order −x, +x, −y, +y, −z, +z (the CPU twin uses the same order).
+    for (var f = 0u; f < 6u; f++) {
         var q = p;
-        let axis = d / 2u;
-        q[axis] += select(-1, 1, (d & 1u) == 1u);
+        let axis = f / 2u;
+        q[axis] += select(-1, 1, (f & 1u) == 1u);
+        // Zero flux through the block faces: a missing neighbour contributes nothing.
         if q[axis] < 0 || q[axis] >= ext[axis] { continue; }
         let j = voxel_index(P.grid, vec3<u32>(q));
         let dj = diffusivity(j);

@@ -48,10 +48,7 @@ const SOURCES: &[(&str, &str)] = &[
         "cells/compact",
         include_str!("../../shaders/cells/compact.wgsl"),
     ),
-    (
-        "scan/prefix",
-        include_str!("../../shaders/scan/prefix.wgsl"),
-    ),
+    ("scan/scan", include_str!("../../shaders/scan/scan.wgsl")),
     (
         "scan/reduce",
         include_str!("../../shaders/scan/reduce.wgsl"),

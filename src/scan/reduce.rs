@@ -1,78 +1,179 @@
-//! Deterministic f32 sum (`shaders/scan/reduce.wgsl`).
-use crate::gpu::{Binding::*, GpuContext, Kernel, storage_buffer_zeroed, uniform_buffer};
+//! Deterministic f32 sum (`shaders/scan/reduce.wgsl`) and its CPU twin.
+//!
+//! The summation tree has a fixed shape: each invocation adds one chunk of
+//! [`CHUNK`] consecutive values in order, starting from 0, and the partials
+//! are summed the same way until one value remains. No atomics and nothing
+//! depends on the workgroup size, so the result is the same bits on every
+//! run, for every `WG`, and equal to [`sum_cpu`].
 
+use super::{CHUNK, Scratch, bind, elements, window_elements};
+use crate::gpu::{Binding::*, GpuContext, Kernel, uniform_buffer};
+
+/// Parameters of one dispatch. Keep in sync with `ReduceParams` in
+/// `shaders/scan/reduce.wgsl`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ReduceParams {
+    /// Values in this window of the level.
     pub n: u32,
-    pub out_index: u32,
+    /// Index in the destination of chunk 0's partial.
+    pub base: u32,
     pub _pad: [u32; 2],
 }
-const CHUNK: u32 = 64;
+
+const SLOTS: [u32; 3] = [0, 1, 2];
+
+/// The f32 sum: one pipeline and two ping-pong scratch buffers for the
+/// partial levels (grown as needed; safe to reuse across several sums
+/// recorded into one encoder, since they run in recording order).
 pub struct Reduce {
     sum: Kernel,
+    scratch: [Scratch; 2],
+    window_cap: Option<u32>,
 }
+
 impl Reduce {
-    pub fn new(ctx: &GpuContext, wg: u32) -> anyhow::Result<Self> {
+    /// Builds the pipeline with workgroup size `workgroup_size`.
+    pub fn new(ctx: &GpuContext, workgroup_size: u32) -> anyhow::Result<Self> {
         Ok(Self {
             sum: Kernel::with_slots(
                 &ctx.device,
                 "scan/reduce",
                 "chunk_sum",
                 &[(0, Uniform), (1, StorageRead), (2, StorageWrite)],
-                wg,
+                workgroup_size,
             )?,
+            scratch: [
+                Scratch::new("reduce partials A"),
+                Scratch::new("reduce partials B"),
+            ],
+            window_cap: None,
         })
     }
+
+    /// Caps how many values of the input are bound at once (normally the
+    /// adapter's binding limit decides). For tests of the windowing.
+    pub fn set_window_cap(&mut self, elements: Option<u32>) {
+        self.window_cap = elements;
+    }
+
+    /// Records the sum of `input[0..n]` (f32) into `output[out_index]` (f32);
+    /// an empty input sums to 0. `input` and `output` must be distinct
+    /// buffers. Only records: no submit, no readback.
     pub fn record_sum(
         &mut self,
         ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
+        encoder: &mut wgpu::CommandEncoder,
         input: &wgpu::Buffer,
         n: u32,
         output: &wgpu::Buffer,
         out_index: u32,
     ) {
         let d = &ctx.device;
-        let mut n = n;
-        let mut src = input.clone();
-        loop {
-            let m = n.div_ceil(CHUNK).max(1);
-            let last = m == 1;
-            let dst = if last {
-                output.clone()
-            } else {
-                storage_buffer_zeroed(d, "reduce", 4 * m as u64)
-            };
-            let u = uniform_buffer(
+        assert!(
+            input.size() >= u64::from(n) * 4,
+            "reduce: input holds fewer than {n} f32"
+        );
+        assert!(
+            output.size() > u64::from(out_index) * 4,
+            "reduce: output has no element {out_index}"
+        );
+        let params = |n: u32, base: u32| {
+            uniform_buffer(
                 d,
-                "reduce",
+                "reduce params",
                 &ReduceParams {
                     n,
-                    out_index: if last { out_index } else { 0 },
+                    base,
                     _pad: [0; 2],
                 },
-            );
-            let bg = self.sum.bind(d, &[&u, &src, &dst]);
-            self.sum.run(enc, &bg, m);
-            if last {
+            )
+        };
+        // Partials per level: ceil(n / CHUNK) until one remains.
+        let mut sizes = vec![n];
+        loop {
+            let m = sizes.last().unwrap().div_ceil(CHUNK).max(1);
+            sizes.push(m);
+            if m == 1 {
                 break;
             }
-            src = dst;
-            n = m;
+        }
+        let levels = sizes.len() - 1; // dispatch levels; the last writes `output`
+        // Level l (1-based) writes scratch[(l - 1) % 2] unless it is the last.
+        let mut cap = [0u32; 2];
+        for l in 1..levels {
+            cap[(l - 1) % 2] = cap[(l - 1) % 2].max(sizes[l]);
+        }
+        for (s, &words) in self.scratch.iter_mut().zip(&cap) {
+            if words > 0 {
+                s.get(d, words);
+            }
+        }
+        let scratch: Vec<Option<&wgpu::Buffer>> =
+            self.scratch.iter().map(|s| s.buffer.as_ref()).collect();
+        let out = elements(output, 0, out_index + 1);
+        let dst_of = |l: usize| -> wgpu::BindingResource<'_> {
+            if l == levels {
+                out.clone()
+            } else {
+                scratch[(l - 1) % 2].unwrap().as_entire_binding()
+            }
+        };
+        let base_of = |l: usize| if l == levels { out_index } else { 0 };
+
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("reduce"),
+            timestamp_writes: None,
+        });
+        // Level 1 reads the caller's input window by window (one window when empty).
+        let window = window_elements(ctx, self.window_cap);
+        let mut first = 0;
+        loop {
+            let count = window.min(n - first);
+            let u = params(count, base_of(1) + first / CHUNK);
+            let bg = bind(
+                d,
+                &self.sum,
+                &SLOTS,
+                vec![
+                    u.as_entire_binding(),
+                    elements(input, first, count),
+                    dst_of(1),
+                ],
+            );
+            self.sum
+                .dispatch(&mut pass, &bg, count.div_ceil(CHUNK).max(1));
+            first += count;
+            if first >= n {
+                break;
+            }
+        }
+        for l in 2..=levels {
+            let u = params(sizes[l - 1], base_of(l));
+            let src = scratch[(l - 2) % 2].unwrap().as_entire_binding();
+            let bg = bind(
+                d,
+                &self.sum,
+                &SLOTS,
+                vec![u.as_entire_binding(), src, dst_of(l)],
+            );
+            self.sum.dispatch(&mut pass, &bg, sizes[l]);
         }
     }
 }
-pub fn sum_cpu(v: &[f32]) -> f32 {
-    let mut cur: Vec<f32> = v.to_vec();
-    loop {
-        let next: Vec<f32> = cur
+
+/// CPU twin of [`Reduce::record_sum`]: the same chunks, the same f32 adds
+/// in the same order, hence the same bits.
+pub fn sum_cpu(values: &[f32]) -> f32 {
+    let mut level: Vec<f32> = values
+        .chunks(CHUNK as usize)
+        .map(|c| c.iter().fold(0.0f32, |a, &b| a + b))
+        .collect();
+    while level.len() > 1 {
+        level = level
             .chunks(CHUNK as usize)
-            .map(|c| c.iter().fold(0.0f32, |a, b| a + b))
+            .map(|c| c.iter().fold(0.0f32, |a, &b| a + b))
             .collect();
-        if next.len() <= 1 {
-            return next.first().copied().unwrap_or(0.0);
-        }
-        cur = next;
     }
+    level.first().copied().unwrap_or(0.0)
 }
