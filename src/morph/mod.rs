@@ -1,26 +1,62 @@
-//! Trabecular morphometry (ASBMR nomenclature) on a binary voxel volume.
+//! Trabecular morphometry (ASBMR nomenclature, Bouxsein et al. 2010) on a
+//! binary voxel volume. Pure CPU; the per-line and per-slab passes use rayon.
 //!
-//! Volumes are `&[bool]` with x fastest (index x + nx·(y + ny·z)).
+//! Volumes are `&[bool]` (`true` = bone) with x fastest:
+//! index = x + nx·(y + ny·z). Voxels are cubes of edge `voxel_size_um`.
+//!
+//! # Definitions
+//!
 //! - `bv_tv`: bone voxels / all voxels.
-//! - `bs_bv_per_mm`: surface density by the Cauchy–Crofton relation
-//!   S_V = 2·P_L, with P_L (boundary crossings per unit test-line length)
-//!   averaged over the 13 lattice directions weighted by their share of the
-//!   sphere. Only voxel pairs inside the block count, so the block's cut
-//!   faces are not bone surface.
-//! - `tb_th_um` / `tb_sp_um`: mean local thickness of bone / marrow
-//!   (Hildebrand & Rüegsegger 1997, as BoneJ "Thickness"): the diameter of
-//!   the largest ball that contains the voxel and fits in the phase. The
-//!   maximal digital ball at a voxel c holds the voxel centres nearer to c
-//!   than d, the distance to the nearest voxel centre of the other phase;
-//!   its diameter is 2d − 1 voxels (the ball reaches the phase boundary half
-//!   a voxel before that centre), so a slab of odd thickness t measures t.
-//!   Outside the block counts as neither phase (a cut block does not thin
-//!   its trabeculae at its faces).
+//! - `bs_bv_per_mm`: bone surface / bone volume. The surface area is a
+//!   Cauchy–Crofton estimate: S = 2·Σ_k w_k·I_k·a_k, with I_k the number of
+//!   bone/marrow transitions between voxel pairs one lattice step apart along
+//!   each of the 13 lattice directions k (3 axes, 6 face diagonals, 4 body
+//!   diagonals) and a_k = 1/|d_k| the cross-section each digital line of
+//!   direction k stands for. Counting transitions along lines measures the
+//!   sampled surface itself, not the voxel staircase (face counting overshoots
+//!   a smooth surface by ~1.5×, binary marching cubes by ~8 %). The weights
+//!   (axes a, face diagonals b, body diagonals c = 1/10) satisfy
+//!   3a + 6b + 4c = 1, so the mean over all plane orientations is exact
+//!   (spheres and isotropic structures are unbiased), and make planes normal
+//!   to an axis exact; the free weight c minimises the orientation error
+//!   (−8 %…+5 % for a single oblique plane, 3 % r.m.s. over orientations).
+//!   The block's outer faces are NOT bone surface (a cut-out block of a
+//!   larger bone): pairs that would leave the block are mirrored back into it
+//!   (half-sample symmetric boundary), which adds no transition across a
+//!   block face and keeps every line of every direction complete, so a slab
+//!   spanning the block in x–y has BS/BV = 2/t exactly.
+//! - `tb_th_um` / `tb_sp_um`: mean local thickness of the bone / marrow
+//!   voxels (Hildebrand & Rüegsegger 1997; BoneJ "Thickness", Dougherty &
+//!   Kunzelmann 2007): the local thickness of a voxel is the diameter of the
+//!   largest ball that contains it and fits in the phase. With d_c the exact
+//!   Euclidean distance from voxel centre c to the nearest voxel centre of
+//!   the other phase ([`squared_edt`]), the maximal ball at c has radius
+//!   r_c = d_c − ½ (it reaches the voxel boundary, half a voxel before that
+//!   centre) and diameter 2·r_c = 2·d_c − 1; digitally it holds the voxel
+//!   centres x with |x − c| < d_c (no other-phase centre is that near). A
+//!   slab of odd thickness t then measures exactly t (even t: t − 1, the
+//!   digital ball is centred on a voxel). Centres whose ball lies inside a
+//!   26-neighbour's ball (d_n ≥ d_c + |n − c|) are dropped (distance ridge)
+//!   and the rest are painted with max. Outside the block counts as neither
+//!   phase: only other-phase voxels inside the block bound a ball, so a cut
+//!   does not thin trabeculae at the block faces (BoneJ instead treats the
+//!   outside as background for bone). A phase with no other-phase voxel in
+//!   the block gets the block's largest extent.
 //! - `tb_n_per_mm` = 1 / (Tb.Th + Tb.Sp).
-//! - `conn_d_per_mm3` = (1 − Δχ)/V, with χ the Euler characteristic (bone
-//!   26-connected, marrow 6-connected) and Δχ the Odgaard & Gundersen (1993)
-//!   edge-corrected contribution of the block to the network it was cut
-//!   from: Δχ = χ(X) − ½Σχ(faces) + ¼Σχ(edges) − ⅛Σχ(corners).
+//! - `euler_characteristic`: χ of the bone as a union of closed unit cubes,
+//!   V − E + F − C over the cube complex (equivalently the Toriwaki–Yonekura
+//!   2×2×2 octant table used by BoneJ's Connectivity), bone 26-connected,
+//!   marrow 6-connected, the outside of the block background. For a
+//!   connected object χ = 1 − loops + cavities.
+//! - `delta_chi`: the block's contribution to χ of the network it was cut
+//!   from (Odgaard & Gundersen 1993; BoneJ Connectivity `deltaChi =
+//!   sumEuler − edgeCorrection`, with edgeCorrection = χ₂/2 + χ₁/4 + χ₀/8 for
+//!   χ₂, χ₁, χ₀ the χ of the bone on the block's surface, on its 12 edges
+//!   and on its 8 corners). Expanding the unions by inclusion–exclusion,
+//!   this is Δχ = χ(X) − ½Σ_faces χ(X∩F) + ¼Σ_edges χ(X∩E) − ⅛Σ_corners
+//!   χ(X∩C), computed here with the 6 boundary slices as closed squares
+//!   (8-connected), the 12 boundary lines as runs and the 8 corner voxels.
+//! - `conn_d_per_mm3` = (1 − Δχ) / V_block.
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -28,46 +64,58 @@ use serde::Serialize;
 /// Morphometric indices of one volume.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct Morphometry {
+    /// Bone volume fraction.
     pub bv_tv: f64,
+    /// Bone surface / bone volume, 1/mm.
     pub bs_bv_per_mm: f64,
+    /// Mean local thickness of bone, µm.
     pub tb_th_um: f64,
+    /// Mean local thickness of marrow, µm.
     pub tb_sp_um: f64,
+    /// 1 / (Tb.Th + Tb.Sp), 1/mm.
     pub tb_n_per_mm: f64,
+    /// Connectivity density (1 − Δχ) / V, 1/mm³.
     pub conn_d_per_mm3: f64,
+    /// χ of the bone in the block, the outside taken as background.
     pub euler_characteristic: i64,
+    /// Edge-corrected contribution of the block to the network's χ.
     pub delta_chi: f64,
 }
 
-fn index(dims: [usize; 3], x: usize, y: usize, z: usize) -> usize {
-    x + dims[0] * (y + dims[1] * z)
+fn check_dims(len: usize, dims: [usize; 3]) {
+    assert!(dims.iter().all(|&d| d > 0), "empty volume {dims:?}");
+    assert_eq!(
+        len,
+        dims.iter().product::<usize>(),
+        "volume length vs dims {dims:?}"
+    );
 }
 
-/// All indices for bone (26-connected) of one volume.
+/// All indices for one bone volume (`true` = bone) of cubic voxels.
 pub fn morphometry(bone: &[bool], dims: [usize; 3], voxel_size_um: f64) -> Morphometry {
+    check_dims(bone.len(), dims);
     let n = bone.len();
-    assert_eq!(n, dims.iter().product::<usize>());
     let h_mm = voxel_size_um * 1e-3;
     let nb = bone.iter().filter(|&&b| b).count();
     let bv_tv = nb as f64 / n as f64;
-    let sv = surface_density_per_voxel(bone, dims) / h_mm;
-    let mean_th = |mask: &[bool]| {
-        let th = local_thickness(mask, dims);
-        let (s, c) = th
-            .iter()
-            .zip(mask)
-            .filter(|(_, m)| **m)
-            .fold((0.0, 0usize), |(s, c), (t, _)| (s + *t as f64, c + 1));
-        if c == 0 { 0.0 } else { s / c as f64 }
-    };
+    let bs_vox = bone_surface_area(bone, dims);
     let marrow: Vec<bool> = bone.iter().map(|b| !b).collect();
-    let tb_th_um = mean_th(bone) * voxel_size_um;
-    let tb_sp_um = mean_th(&marrow) * voxel_size_um;
+    let (th_vox, sp_vox) = rayon::join(
+        || mean_local_thickness(bone, dims),
+        || mean_local_thickness(&marrow, dims),
+    );
+    let tb_th_um = th_vox * voxel_size_um;
+    let tb_sp_um = sp_vox * voxel_size_um;
     let chi = euler_characteristic(bone, dims);
-    let delta_chi = delta_chi(bone, dims);
+    let dchi = delta_chi(bone, dims);
     let volume_mm3 = n as f64 * h_mm.powi(3);
     Morphometry {
         bv_tv,
-        bs_bv_per_mm: if nb > 0 { sv / bv_tv } else { 0.0 },
+        bs_bv_per_mm: if nb > 0 {
+            bs_vox / nb as f64 / h_mm
+        } else {
+            0.0
+        },
         tb_th_um,
         tb_sp_um,
         tb_n_per_mm: if tb_th_um + tb_sp_um > 0.0 {
@@ -75,14 +123,26 @@ pub fn morphometry(bone: &[bool], dims: [usize; 3], voxel_size_um: f64) -> Morph
         } else {
             0.0
         },
-        conn_d_per_mm3: (1.0 - delta_chi) / volume_mm3,
+        conn_d_per_mm3: (1.0 - dchi) / volume_mm3,
         euler_characteristic: chi,
-        delta_chi,
+        delta_chi: dchi,
     }
 }
 
-/// The 13 lattice directions (one of each ± pair).
-const DIRECTIONS: [[i32; 3]; 13] = [
+/// Mean of [`local_thickness`] over the voxels of `mask` (voxel units); 0 if empty.
+pub fn mean_local_thickness(mask: &[bool], dims: [usize; 3]) -> f64 {
+    let th = local_thickness(mask, dims);
+    let (s, c) = th
+        .iter()
+        .zip(mask)
+        .filter(|(_, m)| **m)
+        .fold((0.0, 0usize), |(s, c), (t, _)| (s + *t as f64, c + 1));
+    if c == 0 { 0.0 } else { s / c as f64 }
+}
+
+/// The 13 lattice directions (one of each ± pair): 3 axes, 6 face
+/// diagonals, 4 body diagonals.
+const DIRECTIONS: [[i64; 3]; 13] = [
     [1, 0, 0],
     [0, 1, 0],
     [0, 0, 1],
@@ -98,102 +158,85 @@ const DIRECTIONS: [[i32; 3]; 13] = [
     [-1, 1, 1],
 ];
 
-/// Share of the unit sphere nearer to ±d than to any other of the 26
-/// directions (Voronoi weights), from a Fibonacci sphere; sums to 1.
-fn direction_weights() -> [f64; 13] {
-    let dirs: Vec<[f64; 3]> = DIRECTIONS
-        .iter()
-        .map(|d| {
-            let l = ((d[0] * d[0] + d[1] * d[1] + d[2] * d[2]) as f64).sqrt();
-            [d[0] as f64 / l, d[1] as f64 / l, d[2] as f64 / l]
-        })
-        .collect();
-    let samples = 100_000;
-    let golden = std::f64::consts::PI * (3.0 - 5f64.sqrt());
-    let mut counts = [0usize; 13];
-    for i in 0..samples {
-        let z = 1.0 - 2.0 * (i as f64 + 0.5) / samples as f64;
-        let r = (1.0 - z * z).sqrt();
-        let (s, c) = (golden * i as f64).sin_cos();
-        let p = [r * c, r * s, z];
-        let best = (0..13)
-            .max_by(|&a, &b| {
-                let da = (dirs[a][0] * p[0] + dirs[a][1] * p[1] + dirs[a][2] * p[2]).abs();
-                let db = (dirs[b][0] * p[0] + dirs[b][1] * p[1] + dirs[b][2] * p[2]).abs();
-                da.total_cmp(&db)
-            })
-            .unwrap();
-        counts[best] += 1;
-    }
-    counts.map(|c| c as f64 / samples as f64)
+/// Crofton weights (axis a, face diagonal b, body diagonal c): c = 1/10 and
+/// a, b solve 3a + 6b + 4c = 1 (exact mean over plane orientations) and
+/// 2·(a + 4b/√2 + 4c/√3) = 1 (exact for a plane normal to an axis).
+fn crofton_weights() -> [f64; 3] {
+    let c = 0.1;
+    let (s2, s3) = (2f64.sqrt(), 3f64.sqrt());
+    // 3a + 6b = 1 − 4c;  a + 2√2 b = ½ − 4c/√3.
+    let (r0, r1) = (1.0 - 4.0 * c, 0.5 - 4.0 * c / s3);
+    let det = 3.0 * 2.0 * s2 - 6.0;
+    let a = (r0 * 2.0 * s2 - 6.0 * r1) / det;
+    let b = (3.0 * r1 - r0) / det;
+    [a, b, c]
 }
 
-/// Surface per unit volume in 1/voxel (Cauchy–Crofton S_V = 2 P_L).
-pub fn surface_density_per_voxel(mask: &[bool], dims: [usize; 3]) -> f64 {
-    let w = direction_weights();
+/// Mirror an index one step outside `0..n` back onto the edge voxel.
+#[inline]
+fn mirror(i: i64, n: i64) -> i64 {
+    if i < 0 {
+        0
+    } else if i >= n {
+        n - 1
+    } else {
+        i
+    }
+}
+
+/// Area (voxel faces, i.e. in voxel-edge² units) of the boundary between
+/// `true` and `false` voxels, Cauchy–Crofton over the 13 lattice directions
+/// with the block faces mirrored (they are not surface). See module docs.
+pub fn bone_surface_area(mask: &[bool], dims: [usize; 3]) -> f64 {
+    check_dims(mask.len(), dims);
+    let w = crofton_weights();
     let [nx, ny, nz] = dims.map(|d| d as i64);
-    let mut sv = 0.0;
-    for (k, d) in DIRECTIONS.iter().enumerate() {
-        let (dx, dy, dz) = (d[0] as i64, d[1] as i64, d[2] as i64);
-        let (crossings, pairs) = (0..nz)
+    let mut area = 0.0;
+    for d in DIRECTIONS.iter() {
+        let steps = d.iter().filter(|&&c| c != 0).count();
+        let crossings: u64 = (0..nz)
             .into_par_iter()
             .map(|z| {
-                let (mut c, mut p) = (0u64, 0u64);
-                let z2 = z + dz;
-                if z2 < 0 || z2 >= nz {
-                    return (0, 0);
-                }
+                let z2 = mirror(z + d[2], nz);
+                let mut c = 0u64;
                 for y in 0..ny {
-                    let y2 = y + dy;
-                    if y2 < 0 || y2 >= ny {
-                        continue;
-                    }
+                    let y2 = mirror(y + d[1], ny);
+                    let row = (nx * (y + ny * z)) as usize;
+                    let row2 = (nx * (y2 + ny * z2)) as usize;
                     for x in 0..nx {
-                        let x2 = x + dx;
-                        if x2 < 0 || x2 >= nx {
-                            continue;
-                        }
-                        let a = mask[(x + nx * (y + ny * z)) as usize];
-                        let b = mask[(x2 + nx * (y2 + ny * z2)) as usize];
-                        p += 1;
-                        c += (a != b) as u64;
+                        let x2 = mirror(x + d[0], nx);
+                        c += (mask[row + x as usize] != mask[row2 + x2 as usize]) as u64;
                     }
                 }
-                (c, p)
+                c
             })
-            .reduce(|| (0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
-        if pairs == 0 {
-            continue;
-        }
-        let len = ((dx * dx + dy * dy + dz * dz) as f64).sqrt();
-        sv += w[k] * 2.0 * crossings as f64 / (pairs as f64 * len);
+            .sum();
+        let len = (steps as f64).sqrt();
+        area += 2.0 * w[steps - 1] * crossings as f64 / len;
     }
-    sv
+    area
 }
 
-const FAR: i64 = i64::MAX / 4;
+/// Value of [`squared_edt`] where the volume holds no background voxel.
+pub const EDT_NO_BACKGROUND: i64 = i64::MAX / 4;
 
-/// 1-D squared distance transform (Felzenszwalb & Huttenlocher 2012) in place.
+/// 1-D squared distance transform (Felzenszwalb & Huttenlocher 2012) of the
+/// sampled function `f` (`EDT_NO_BACKGROUND` = +∞), in place.
 fn edt_1d(f: &mut [i64], v: &mut Vec<usize>, z: &mut Vec<f64>, out: &mut Vec<i64>) {
     let n = f.len();
     v.clear();
     z.clear();
     out.clear();
-    let mut first = None;
-    for (q, &fq) in f.iter().enumerate() {
-        if fq < FAR {
-            first = Some(q);
-            break;
-        }
-    }
-    let Some(q0) = first else {
+    let Some(q0) = f.iter().position(|&fq| fq < EDT_NO_BACKGROUND) else {
         return;
     };
+    // Lower envelope of the parabolas (q − p)² + f[p]; v: their apexes,
+    // z: the boundaries between consecutive ones.
     v.push(q0);
     z.push(f64::NEG_INFINITY);
     z.push(f64::INFINITY);
     for q in q0 + 1..n {
-        if f[q] >= FAR {
+        if f[q] >= EDT_NO_BACKGROUND {
             continue;
         }
         loop {
@@ -205,9 +248,7 @@ fn edt_1d(f: &mut [i64], v: &mut Vec<usize>, z: &mut Vec<f64>, out: &mut Vec<i64
                 z.pop();
                 if v.is_empty() {
                     v.push(q);
-                    z.pop();
-                    z.push(f64::NEG_INFINITY);
-                    z.push(f64::INFINITY);
+                    *z.last_mut().unwrap() = f64::INFINITY;
                     break;
                 }
             } else {
@@ -230,141 +271,159 @@ fn edt_1d(f: &mut [i64], v: &mut Vec<usize>, z: &mut Vec<f64>, out: &mut Vec<i64
     f.copy_from_slice(out);
 }
 
-/// Squared Euclidean distance (in voxels²) from each voxel to the nearest
-/// voxel centre where `mask` is false; voxels outside the volume are not
-/// background. Where the volume has no background at all: i64::MAX/4.
+/// Exact squared Euclidean distance transform (separable, Saito–Toriwaki /
+/// Felzenszwalb–Huttenlocher): for every voxel, the squared distance in
+/// voxel units from its centre to the nearest voxel centre where `mask` is
+/// `false` (0 on those voxels). Voxels outside the volume are not
+/// background. Where the volume has no background at all, every value is
+/// [`EDT_NO_BACKGROUND`].
 pub fn squared_edt(mask: &[bool], dims: [usize; 3]) -> Vec<i64> {
+    check_dims(mask.len(), dims);
     let [nx, ny, nz] = dims;
-    let mut d: Vec<i64> = mask.iter().map(|&m| if m { FAR } else { 0 }).collect();
+    let mut d: Vec<i64> = mask
+        .iter()
+        .map(|&m| if m { EDT_NO_BACKGROUND } else { 0 })
+        .collect();
+    let scratch = || (Vec::new(), Vec::new(), Vec::new());
     // x lines
-    d.par_chunks_mut(nx).for_each(|line| {
-        let (mut v, mut z, mut o) = (Vec::new(), Vec::new(), Vec::new());
-        edt_1d(line, &mut v, &mut z, &mut o);
-    });
-    // y lines, per z slab
-    d.par_chunks_mut(nx * ny).for_each(|slab| {
-        let (mut v, mut z, mut o) = (Vec::new(), Vec::new(), Vec::new());
-        let mut line = vec![0i64; ny];
-        for x in 0..nx {
-            for y in 0..ny {
-                line[y] = slab[x + nx * y];
+    d.par_chunks_mut(nx)
+        .for_each_init(scratch, |(v, z, o), line| {
+            edt_1d(line, v, z, o);
+        });
+    // y lines, one z slab per task
+    d.par_chunks_mut(nx * ny)
+        .for_each_init(scratch, |(v, z, o), slab| {
+            let mut line = vec![0i64; ny];
+            for x in 0..nx {
+                for (y, l) in line.iter_mut().enumerate() {
+                    *l = slab[x + nx * y];
+                }
+                edt_1d(&mut line, v, z, o);
+                for (y, l) in line.iter().enumerate() {
+                    slab[x + nx * y] = *l;
+                }
             }
-            edt_1d(&mut line, &mut v, &mut z, &mut o);
-            for y in 0..ny {
-                slab[x + nx * y] = line[y];
-            }
-        }
-    });
-    // z lines, per y row
+        });
+    // z lines, one y row (nx columns) per task, written back afterwards
     let plane = nx * ny;
-    let cols: Vec<Vec<i64>> = (0..plane)
+    let rows: Vec<Vec<i64>> = (0..ny)
         .into_par_iter()
-        .map(|xy| {
-            let (mut v, mut z, mut o) = (Vec::new(), Vec::new(), Vec::new());
-            let mut line: Vec<i64> = (0..nz).map(|k| d[xy + plane * k]).collect();
-            edt_1d(&mut line, &mut v, &mut z, &mut o);
-            line
+        .map_init(scratch, |(v, z, o), y| {
+            let mut out = vec![0i64; nx * nz];
+            let mut line = vec![0i64; nz];
+            for x in 0..nx {
+                let xy = x + nx * y;
+                for (k, l) in line.iter_mut().enumerate() {
+                    *l = d[xy + plane * k];
+                }
+                edt_1d(&mut line, v, z, o);
+                out[x * nz..(x + 1) * nz].copy_from_slice(&line);
+            }
+            out
         })
         .collect();
-    for (xy, col) in cols.into_iter().enumerate() {
-        for (k, val) in col.into_iter().enumerate() {
-            d[xy + plane * k] = val;
+    for (y, row) in rows.into_iter().enumerate() {
+        for x in 0..nx {
+            let xy = x + nx * y;
+            for k in 0..nz {
+                d[xy + plane * k] = row[x * nz + k];
+            }
         }
     }
     d
 }
 
-/// Local thickness (diameter, voxels) of every voxel of `mask`; 0 elsewhere.
+/// Local thickness (ball diameter, voxel units) of every voxel of `mask`;
+/// 0 elsewhere. See the module docs for the definition.
 pub fn local_thickness(mask: &[bool], dims: [usize; 3]) -> Vec<f32> {
+    check_dims(mask.len(), dims);
     let [nx, ny, nz] = dims;
+    if !mask.contains(&false) {
+        // No boundary inside the block: its extent bounds the phase.
+        let cap = nx.max(ny).max(nz) as f32;
+        return vec![cap; mask.len()];
+    }
     let d2 = squared_edt(mask, dims);
-    // Phase with no boundary inside the block: the block's extent bounds it.
-    let cap = (nx.max(ny).max(nz)) as f64;
-    // Reach of each ball: voxel centres strictly nearer than d belong to it.
-    let radius: Vec<f64> = d2
-        .iter()
-        .zip(mask)
-        .map(|(&d, &m)| {
-            if !m {
-                0.0
-            } else if d >= FAR {
-                cap / 2.0 + 0.5
-            } else {
-                (d as f64).sqrt()
-            }
-        })
-        .collect();
-    // Distance ridge: drop centres whose ball lies inside a neighbour's ball.
-    let mut centres: Vec<(f64, usize)> = Vec::new();
-    for z in 0..nz {
-        for y in 0..ny {
-            for x in 0..nx {
-                let i = index(dims, x, y, z);
-                let r = radius[i];
-                if r <= 0.0 {
-                    continue;
-                }
-                let mut covered = false;
-                'n: for dz in -1i64..=1 {
-                    for dy in -1i64..=1 {
-                        for dx in -1i64..=1 {
-                            if dx == 0 && dy == 0 && dz == 0 {
+    let plane = nx * ny;
+    // Distance ridge: drop centres whose digital ball lies inside a
+    // 26-neighbour's ball (which is then larger), which cannot change the
+    // maximum: ball(c + s) ⊇ ball(c) iff d_n² > max_{|u|² < d_c²} |u − s|².
+    let max_q = d2.iter().copied().max().unwrap_or(0);
+    let reach = ball_reach(max_q);
+    let mut centres: Vec<(i64, usize)> = (0..nz)
+        .into_par_iter()
+        .flat_map_iter(|z| {
+            let mut found = Vec::new();
+            for y in 0..ny {
+                for x in 0..nx {
+                    let i = x + nx * (y + ny * z);
+                    let c2 = d2[i];
+                    if c2 == 0 {
+                        continue;
+                    }
+                    let r = reach[c2 as usize];
+                    let mut covered = false;
+                    'n: for dz in -1i64..=1 {
+                        let c = z as i64 + dz;
+                        if c < 0 || c >= nz as i64 {
+                            continue;
+                        }
+                        for dy in -1i64..=1 {
+                            let b = y as i64 + dy;
+                            if b < 0 || b >= ny as i64 {
                                 continue;
                             }
-                            let (a, b, c) = (x as i64 + dx, y as i64 + dy, z as i64 + dz);
-                            if a < 0
-                                || b < 0
-                                || c < 0
-                                || a >= nx as i64
-                                || b >= ny as i64
-                                || c >= nz as i64
-                            {
-                                continue;
-                            }
-                            let rn = radius[index(dims, a as usize, b as usize, c as usize)];
-                            let step = ((dx * dx + dy * dy + dz * dz) as f64).sqrt();
-                            if rn > r && rn >= r + step {
-                                covered = true;
-                                break 'n;
+                            for dx in -1i64..=1 {
+                                let a = x as i64 + dx;
+                                if a < 0 || a >= nx as i64 {
+                                    continue;
+                                }
+                                let steps =
+                                    (dx != 0) as usize + (dy != 0) as usize + (dz != 0) as usize;
+                                if steps == 0 {
+                                    continue;
+                                }
+                                let n2 = d2[a as usize + nx * (b as usize + ny * c as usize)];
+                                if n2 > r[steps - 1] {
+                                    covered = true;
+                                    break 'n;
+                                }
                             }
                         }
                     }
-                }
-                if !covered {
-                    centres.push((r, i));
+                    if !covered {
+                        found.push((c2, i));
+                    }
                 }
             }
-        }
-    }
-    centres.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    // Paint: each voxel takes the largest ball containing it, by z slab in parallel.
+            found
+        })
+        .collect();
+    centres.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    // Paint: each voxel takes the largest ball holding its centre
+    // (|x − c|² < d_c², exact in integers), one z slab per task.
     let mut th = vec![0f32; mask.len()];
-    let plane = nx * ny;
     th.par_chunks_mut(plane).enumerate().for_each(|(z, slab)| {
-        for &(r, c) in &centres {
-            let cz = c / plane;
-            let dz = z as f64 - cz as f64;
-            if dz.abs() > r {
+        for &(c2, c) in &centres {
+            let cz = (c / plane) as i64;
+            let dz = z as i64 - cz;
+            let rem = c2 - dz * dz;
+            if rem <= 0 {
                 continue;
             }
-            let cy = (c / nx) % ny;
-            let cx = c % nx;
-            // Strictly inside: shrink the reach by a hair so |x − c| = d is out.
-            let r2 = r * r * (1.0 - 1e-12) - dz * dz;
-            if r2 < 0.0 {
-                continue;
-            }
-            let ry = r2.sqrt();
-            let y0 = (cy as f64 - ry).ceil().max(0.0) as usize;
-            let y1 = ((cy as f64 + ry).floor() as usize).min(ny - 1);
-            let dia = (2.0 * r - 1.0) as f32;
+            let cy = ((c / nx) % ny) as i64;
+            let cx = (c % nx) as i64;
+            let dia = (2.0 * (c2 as f64).sqrt() - 1.0) as f32;
+            let ry = (rem - 1).isqrt();
+            let y0 = (cy - ry).max(0);
+            let y1 = (cy + ry).min(ny as i64 - 1);
             for y in y0..=y1 {
-                let dy = y as f64 - cy as f64;
-                let rx = (r2 - dy * dy).max(0.0).sqrt();
-                let x0 = (cx as f64 - rx).ceil().max(0.0) as usize;
-                let x1 = ((cx as f64 + rx).floor() as usize).min(nx - 1);
-                for x in x0..=x1 {
-                    let t = &mut slab[x + nx * y];
+                let dy = y - cy;
+                let rx = (rem - dy * dy - 1).isqrt();
+                let x0 = (cx - rx).max(0) as usize;
+                let x1 = (cx + rx).min(nx as i64 - 1) as usize;
+                let row = nx * y as usize;
+                for t in &mut slab[row + x0..=row + x1] {
                     if *t < dia {
                         *t = dia;
                     }
@@ -372,78 +431,106 @@ pub fn local_thickness(mask: &[bool], dims: [usize; 3]) -> Vec<f32> {
             }
         }
     });
-    for (t, &m) in th.iter_mut().zip(mask) {
-        if !m {
-            *t = 0.0;
-        }
-    }
     th
 }
 
-/// Euler characteristic of the union of closed voxel cubes (bone
-/// 26-connected, background 6-connected): V − E + F − C; outside is background.
-pub fn euler_characteristic(bone: &[bool], dims: [usize; 3]) -> i64 {
-    let [nx, ny, nz] = dims.map(|d| d as i64);
-    let at = |x: i64, y: i64, z: i64| -> bool {
-        x >= 0
-            && y >= 0
-            && z >= 0
-            && x < nx
-            && y < ny
-            && z < nz
-            && bone[(x + nx * (y + ny * z)) as usize]
-    };
-    let mut chi = 0i64;
-    // Every lattice point (vertex), edge and face, keyed by the voxel whose
-    // low corner it is: vertex (x,y,z) touches voxels x-1..x etc.
-    for z in 0..=nz {
-        for y in 0..=ny {
-            for x in 0..=nx {
-                // vertex
-                let mut v = false;
-                for dz in 0..2 {
-                    for dy in 0..2 {
-                        for dx in 0..2 {
-                            v |= at(x - dx, y - dy, z - dz);
-                        }
-                    }
+/// For every squared radius q in 0..=max_q and step s ∈ {(1,0,0), (1,1,0),
+/// (1,1,1)} (up to sign and permutation): the largest |u − s|² over the
+/// digital ball {u : |u|² < q}, i.e. ball(c + s) ⊇ ball(c) iff d²(c + s)
+/// exceeds it. Entry q = 0 (empty ball) is −1.
+fn ball_reach(max_q: i64) -> Vec<[i64; 3]> {
+    let len = max_q.max(0) as usize + 1;
+    // best[m]: max over u with |u|² = m of |u|² + 2·u·s (u in the positive
+    // octant, components sorted so the sums take the largest ones).
+    let mut best = vec![[i64::MIN; 3]; len];
+    let r = if max_q > 0 { (max_q - 1).isqrt() } else { 0 };
+    for a in 0..=r {
+        for b in 0..=a {
+            for c in 0..=b {
+                let m = a * a + b * b + c * c;
+                if m >= max_q {
+                    continue;
                 }
-                chi += v as i64;
-                // edges from this vertex along +x, +y, +z (each touches 4 voxels)
-                if x < nx {
-                    chi -=
-                        (at(x, y, z) || at(x, y - 1, z) || at(x, y, z - 1) || at(x, y - 1, z - 1))
-                            as i64;
-                }
-                if y < ny {
-                    chi -=
-                        (at(x, y, z) || at(x - 1, y, z) || at(x, y, z - 1) || at(x - 1, y, z - 1))
-                            as i64;
-                }
-                if z < nz {
-                    chi -=
-                        (at(x, y, z) || at(x - 1, y, z) || at(x, y - 1, z) || at(x - 1, y - 1, z))
-                            as i64;
-                }
-                // faces with this low corner: xy (normal z), xz (normal y), yz (normal x)
-                if x < nx && y < ny {
-                    chi += (at(x, y, z) || at(x, y, z - 1)) as i64;
-                }
-                if x < nx && z < nz {
-                    chi += (at(x, y, z) || at(x, y - 1, z)) as i64;
-                }
-                if y < ny && z < nz {
-                    chi += (at(x, y, z) || at(x - 1, y, z)) as i64;
-                }
-                // cube
-                chi -= at(x, y, z) as i64;
+                let e = &mut best[m as usize];
+                e[0] = e[0].max(m + 2 * a);
+                e[1] = e[1].max(m + 2 * (a + b));
+                e[2] = e[2].max(m + 2 * (a + b + c));
             }
         }
     }
-    chi
+    // reach[q] = |s|² + max over m < q.
+    let mut reach = vec![[-1i64; 3]; len];
+    let mut run = [i64::MIN; 3];
+    for q in 1..len {
+        for k in 0..3 {
+            run[k] = run[k].max(best[q - 1][k]);
+            reach[q][k] = if run[k] == i64::MIN {
+                -1
+            } else {
+                run[k] + k as i64 + 1
+            };
+        }
+    }
+    reach
 }
 
-/// Euler characteristic of a 2-D slice of closed squares (8-connected).
+/// Euler characteristic of the union of the closed voxel cubes of `bone`
+/// (bone 26-connected, background 6-connected), V − E + F − C over the cube
+/// complex; the outside of the volume is background.
+pub fn euler_characteristic(bone: &[bool], dims: [usize; 3]) -> i64 {
+    check_dims(bone.len(), dims);
+    // One voxel of background padding on each side (lower faces) so every
+    // lookup below is in range; the upper padding comes from the `+ 2`.
+    let [nx, ny, nz] = dims;
+    let (px, py, pz) = (nx + 2, ny + 2, nz + 2);
+    let mut pad = vec![false; px * py * pz];
+    for z in 0..nz {
+        for y in 0..ny {
+            let src = nx * (y + ny * z);
+            let dst = 1 + px * (y + 1 + py * (z + 1));
+            pad[dst..dst + nx].copy_from_slice(&bone[src..src + nx]);
+        }
+    }
+    let pad = &pad;
+    // Lattice point (x, y, z) of the padded grid is the low corner of padded
+    // voxel (x, y, z); it, and the edges and faces with it as low corner,
+    // touch the voxels at offsets −1..0. Points 1..=n+1 cover the object.
+    (1..=nz + 1)
+        .into_par_iter()
+        .map(|z| {
+            let at = |x: usize, y: usize, z: usize| pad[x + px * (y + py * z)] as i64;
+            let mut chi = 0i64;
+            for y in 1..=ny + 1 {
+                for x in 1..=nx + 1 {
+                    let v000 = at(x, y, z);
+                    let v100 = at(x - 1, y, z);
+                    let v010 = at(x, y - 1, z);
+                    let v110 = at(x - 1, y - 1, z);
+                    let v001 = at(x, y, z - 1);
+                    let v101 = at(x - 1, y, z - 1);
+                    let v011 = at(x, y - 1, z - 1);
+                    let v111 = at(x - 1, y - 1, z - 1);
+                    // vertex
+                    chi += v000 | v100 | v010 | v110 | v001 | v101 | v011 | v111;
+                    // edges along +x, +y, +z from this point
+                    chi -= v000 | v010 | v001 | v011;
+                    chi -= v000 | v100 | v001 | v101;
+                    chi -= v000 | v100 | v010 | v110;
+                    // faces with this low corner: normal z, normal y, normal x
+                    chi += v000 | v001;
+                    chi += v000 | v010;
+                    chi += v000 | v100;
+                    // cube
+                    chi -= v000;
+                }
+            }
+            chi
+        })
+        .sum()
+}
+
+/// Euler characteristic of a 2-D slice of closed unit squares (8-connected),
+/// V − E + F, the outside background.
 fn euler_2d(cells: &[bool], w: usize, h: usize) -> i64 {
     let (w, h) = (w as i64, h as i64);
     let at = |x: i64, y: i64| x >= 0 && y >= 0 && x < w && y < h && cells[(x + w * y) as usize];
@@ -451,69 +538,60 @@ fn euler_2d(cells: &[bool], w: usize, h: usize) -> i64 {
     for y in 0..=h {
         for x in 0..=w {
             chi += (at(x, y) || at(x - 1, y) || at(x, y - 1) || at(x - 1, y - 1)) as i64;
-            if x < w {
-                chi -= (at(x, y) || at(x, y - 1)) as i64;
-            }
-            if y < h {
-                chi -= (at(x, y) || at(x - 1, y)) as i64;
-            }
+            chi -= (at(x, y) || at(x, y - 1)) as i64;
+            chi -= (at(x, y) || at(x - 1, y)) as i64;
             chi += at(x, y) as i64;
         }
     }
     chi
 }
 
-/// Euler characteristic of a 1-D line of closed segments: its number of runs.
-fn euler_1d(cells: &[bool]) -> i64 {
+/// Euler characteristic of a line of closed unit segments: its number of runs.
+fn euler_1d(cells: impl Iterator<Item = bool>) -> i64 {
     let mut runs = 0;
     let mut prev = false;
-    for &c in cells {
-        if c && !prev {
-            runs += 1;
-        }
+    for c in cells {
+        runs += (c && !prev) as i64;
         prev = c;
     }
     runs
 }
 
-/// Odgaard–Gundersen Δχ of a block cut from a larger network.
+/// Odgaard–Gundersen Δχ of a block cut from a larger network (as BoneJ
+/// Connectivity): χ(X) − ½Σχ(faces) + ¼Σχ(edges) − ⅛Σχ(corners).
 pub fn delta_chi(bone: &[bool], dims: [usize; 3]) -> f64 {
+    check_dims(bone.len(), dims);
     let [nx, ny, nz] = dims;
-    let at = |x: usize, y: usize, z: usize| bone[index(dims, x, y, z)];
+    let at = |x: usize, y: usize, z: usize| bone[x + nx * (y + ny * z)];
     let chi = euler_characteristic(bone, dims) as f64;
-    // faces
     let mut faces = 0i64;
     for z in [0, nz - 1] {
         let s: Vec<bool> = (0..ny)
-            .flat_map(|y| (0..nx).map(move |x| (x, y)))
-            .map(|(x, y)| at(x, y, z))
+            .flat_map(|y| (0..nx).map(move |x| at(x, y, z)))
             .collect();
         faces += euler_2d(&s, nx, ny);
     }
     for y in [0, ny - 1] {
         let s: Vec<bool> = (0..nz)
-            .flat_map(|z| (0..nx).map(move |x| (x, z)))
-            .map(|(x, z)| at(x, y, z))
+            .flat_map(|z| (0..nx).map(move |x| at(x, y, z)))
             .collect();
         faces += euler_2d(&s, nx, nz);
     }
     for x in [0, nx - 1] {
         let s: Vec<bool> = (0..nz)
-            .flat_map(|z| (0..ny).map(move |y| (y, z)))
-            .map(|(y, z)| at(x, y, z))
+            .flat_map(|z| (0..ny).map(move |y| at(x, y, z)))
             .collect();
         faces += euler_2d(&s, ny, nz);
     }
-    // edges
     let mut edges = 0i64;
     for (y, z) in [(0, 0), (ny - 1, 0), (0, nz - 1), (ny - 1, nz - 1)] {
-        edges += euler_1d(&(0..nx).map(|x| at(x, y, z)).collect::<Vec<_>>());
+        edges += euler_1d((0..nx).map(|x| at(x, y, z)));
     }
     for (x, z) in [(0, 0), (nx - 1, 0), (0, nz - 1), (nx - 1, nz - 1)] {
-        edges += euler_1d(&(0..ny).map(|y| at(x, y, z)).collect::<Vec<_>>());
+        edges += euler_1d((0..ny).map(|y| at(x, y, z)));
     }
     for (x, y) in [(0, 0), (nx - 1, 0), (0, ny - 1), (nx - 1, ny - 1)] {
-        edges += euler_1d(&(0..nz).map(|z| at(x, y, z)).collect::<Vec<_>>());
+        edges += euler_1d((0..nz).map(|z| at(x, y, z)));
     }
     let mut corners = 0i64;
     for z in [0, nz - 1] {
