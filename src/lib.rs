@@ -8,6 +8,7 @@ pub mod io;
 pub mod lattice;
 pub mod mech;
 pub mod morph;
+pub mod render;
 pub mod scan;
 pub mod scene;
 pub mod signals;

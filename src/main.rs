@@ -81,6 +81,10 @@ enum Command {
     },
     /// Micro-FE uniaxial compression of a volume: SED, reaction force, apparent modulus.
     Mech(trabecula::mech::MechArgs),
+    /// Open the live viewer (a window; under no display, use `render` or `xvfb-run`).
+    View(trabecula::render::app::ViewArgs),
+    /// Render a scene after N days, or a run folder, to a PNG (no window needed).
+    Render(trabecula::render::offscreen::RenderArgs),
 }
 
 fn main() -> ExitCode {
@@ -127,6 +131,8 @@ fn dispatch(command: Command) -> Result<()> {
             json,
         } => morph(&volume, threshold, json),
         Command::Mech(args) => trabecula::mech::mech_command(args),
+        Command::View(args) => trabecula::render::app::view(args),
+        Command::Render(args) => trabecula::render::offscreen::render_command(args),
         Command::Slice {
             volumes,
             out,

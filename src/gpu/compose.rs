@@ -73,6 +73,22 @@ const SOURCES: &[(&str, &str)] = &[
         "mechanics/pcg",
         include_str!("../../shaders/mechanics/pcg.wgsl"),
     ),
+    (
+        "render/view",
+        include_str!("../../shaders/render/view.wgsl"),
+    ),
+    (
+        "render/bone",
+        include_str!("../../shaders/render/bone.wgsl"),
+    ),
+    (
+        "render/agents",
+        include_str!("../../shaders/render/agents.wgsl"),
+    ),
+    (
+        "render/blit",
+        include_str!("../../shaders/render/blit.wgsl"),
+    ),
 ];
 
 /// Raw text of one shader file.
