@@ -7,7 +7,7 @@ use trabecula::gpu::{GpuContext, storage_buffer_zeroed};
 use trabecula::scene;
 use trabecula::signals::{Diffuse, DiffuseParams};
 use trabecula::sim::Simulation;
-use trabecula::sim::run::habitual_sed;
+use trabecula::sim::mechanics::uniform_sed;
 
 fn bench(c: &mut Criterion) {
     let ctx = GpuContext::new().expect("a GPU adapter");
@@ -59,8 +59,8 @@ fn bench(c: &mut Criterion) {
     // A whole day on the demo scene's 64³ human lattice.
     let scene = scene::load(std::path::Path::new("scenes/demo.toml"), &[]).unwrap();
     let (lat, _) = trabecula::lattice::from_scene(&ctx, &scene).unwrap();
-    let sed = habitual_sed(&scene, &lat);
-    let mut sim = Simulation::new(&ctx, &scene, &lat, &sed, 64).unwrap();
+    let sed = uniform_sed(&scene, &lat);
+    let mut sim = Simulation::with_sed(&ctx, &scene, &lat, &sed, 64).unwrap();
     g.throughput(Throughput::Elements(lat.len() as u64));
     g.bench_function("step 64³ (voxels/s)", |bench| {
         bench.iter(|| sim.advance(&ctx).unwrap())

@@ -13,7 +13,7 @@ use trabecula::gpu::{
 use trabecula::lattice::Lattice;
 use trabecula::scan::Scan;
 use trabecula::scene::{self, Scene};
-use trabecula::sim::run::habitual_sed;
+use trabecula::sim::mechanics::uniform_sed;
 use trabecula::sim::{Simulation, StepReport};
 
 fn grid(dims: [usize; 3]) -> [u32; 4] {
@@ -288,8 +288,8 @@ fn run(
     days: u32,
     wg: u32,
 ) -> (Vec<StepReport>, Vec<f32>) {
-    let sed = habitual_sed(scene, lat);
-    let mut sim = Simulation::new(ctx, scene, lat, &sed, wg).unwrap();
+    let sed = uniform_sed(scene, lat);
+    let mut sim = Simulation::with_sed(ctx, scene, lat, &sed, wg).unwrap();
     let mut out = vec![sim.measure(ctx)];
     for _ in 0..days {
         out.push(sim.advance(ctx).unwrap());

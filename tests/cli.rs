@@ -157,6 +157,23 @@ fn a_volume_file_can_be_the_lattice() {
         "name = \"v\"\ndays = 2\n[lattice]\nsource = \"volume\"\nvolume = \"slab.mhd\"\nthreshold = 128\n",
     )
     .unwrap();
+    // A floating slab carries no load: FE refuses, naming the way out.
+    let out = Command::new(common::bin())
+        .arg("run")
+        .arg(dir.path().join("scene.toml"))
+        .arg("--out")
+        .arg(dir.path().join("run-fe"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no face-connected bone component") && err.contains("model = \"uniform\""),
+        "{err}"
+    );
+    let mut text = std::fs::read_to_string(dir.path().join("scene.toml")).unwrap();
+    text.push_str("[mechanics]\nmodel = \"uniform\"\n");
+    std::fs::write(dir.path().join("scene.toml"), text).unwrap();
     let out = Command::new(common::bin())
         .arg("run")
         .arg(dir.path().join("scene.toml"))

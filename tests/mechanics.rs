@@ -440,3 +440,76 @@ fn measure_porous_lattices() {
         );
     }
 }
+
+/// The simulation solves FE on day 0, keeps the field until a re-solve is
+/// due, then solves warm-started and hands the new SED to the cell kernels.
+#[test]
+fn simulation_feeds_fe_sed_to_cells_and_resolves_when_due() {
+    use trabecula::gpu::read_buffer;
+    use trabecula::sim::Simulation;
+    use trabecula::sim::mechanics::Mechanics;
+    let ctx = common::gpu();
+    let text = r#"
+name = "fe-coupling"
+seed = 3
+days = 4
+[lattice]
+species = "human"
+dims = [24, 24, 24]
+[mechanics]
+model = "fe"
+tolerance = 1e-5
+resolve_every_days = 2
+[[loading.phases]]
+days = 4
+gravity = 0.0
+"#;
+    let scene = trabecula::scene::parse(text, "fe.toml", &[]).unwrap();
+    let (lat, _) = trabecula::lattice::from_scene(&ctx, &scene).unwrap();
+    let mut sim = Simulation::new(&ctx, &scene, &lat, 64).unwrap();
+    let n = lat.mineral.len() as u64;
+    let cells_sed = |sim: &Simulation| -> Vec<f32> {
+        read_buffer(&ctx.device, &ctx.queue, &sim.state.fields.sed, 0, n)
+    };
+    let solver_sed = |sim: &Simulation| match &sim.mechanics {
+        Mechanics::Fe(fe) => fe.solver.read_sed(&ctx),
+        Mechanics::Uniform => panic!("scene asks for FE"),
+    };
+    let day0 = sim.measure(&ctx);
+    let first = day0.solve.expect("day-0 solve");
+    assert!(first.iterations > 0 && !first.warm_start);
+    assert!(first.relative_residual <= 1e-5);
+    let sed0 = cells_sed(&sim);
+    assert_eq!(sed0, solver_sed(&sim));
+    // A real FE field: zero in marrow, varying over the bone.
+    let bone: Vec<f32> = sed0
+        .iter()
+        .zip(&lat.mineral)
+        .filter(|(_, m)| **m >= 0.5)
+        .map(|(s, _)| *s)
+        .collect();
+    assert!(
+        sed0.iter()
+            .zip(&lat.mineral)
+            .all(|(s, m)| *m >= 0.5 || *s == 0.0)
+    );
+    let max = bone.iter().cloned().fold(0.0f32, f32::max);
+    let mean = bone.iter().sum::<f32>() / bone.len() as f32;
+    assert!(
+        max > 2.0 * mean,
+        "SED max {max} vs mean {mean}: not a field"
+    );
+
+    let r1 = sim.advance(&ctx).unwrap();
+    let r2 = sim.advance(&ctx).unwrap();
+    assert!(r1.solve.is_none() && r2.solve.is_none());
+    assert_eq!(cells_sed(&sim), sed0, "no solve: the field is kept");
+    let r3 = sim.advance(&ctx).unwrap();
+    let again = r3.solve.expect("due after 2 days");
+    assert!(again.warm_start);
+    // The geometry changed by remodeling, and the cells see the new field.
+    let sed3 = cells_sed(&sim);
+    assert_eq!(sed3, solver_sed(&sim));
+    assert_ne!(sed3, sed0);
+    assert!(r3.apparent_modulus_mpa > 0.0);
+}

@@ -629,12 +629,23 @@ impl MechSolver {
                         relative_residual = r64;
                         break;
                     }
-                    return Err(MechError::Stalled {
-                        iterations: s.iters,
-                        relative_residual: r,
-                        f64_relative_residual: r64,
-                        tol,
-                    });
+                    // f32 and f64 agree: a plateau of CG itself (porous
+                    // lattices have long ones), not the f32 floor: go on.
+                    if (r - r64).abs() <= 0.25 * r64 {
+                        best = r;
+                        since_best = 0;
+                        log::debug!(
+                            "mech: plateau at {r:.3e} after {} iterations (f64 agrees)",
+                            s.iters
+                        );
+                    } else {
+                        return Err(MechError::Stalled {
+                            iterations: s.iters,
+                            relative_residual: r,
+                            f64_relative_residual: r64,
+                            tol,
+                        });
+                    }
                 }
             }
             let batch = self.params.check_every.min(self.params.max_iter - s.iters);

@@ -286,9 +286,8 @@ impl Viewer {
         let t = Instant::now();
         let (lattice, _) =
             crate::lattice::from_scene(&ctx, scene).context("building the lattice")?;
-        let sed = crate::sim::run::habitual_sed(scene, &lattice);
-        let mut sim = Simulation::new(&ctx, scene, &lattice, &sed, 64)
-            .context("setting up the simulation")?;
+        let mut sim =
+            Simulation::new(&ctx, scene, &lattice, 64).context("setting up the simulation")?;
         let baseline = sim.measure(&ctx);
         let mut history = vec![Sample {
             day: 0.0,

@@ -251,9 +251,7 @@ impl LatticeBuffers {
 /// Builds `scene`'s lattice and simulation and advances it `days` days.
 pub fn simulate(ctx: &GpuContext, scene: &Scene, days: u32) -> Result<Simulation> {
     let (lattice, _) = crate::lattice::from_scene(ctx, scene).context("building the lattice")?;
-    let sed = crate::sim::run::habitual_sed(scene, &lattice);
-    let mut sim =
-        Simulation::new(ctx, scene, &lattice, &sed, 64).context("setting up the simulation")?;
+    let mut sim = Simulation::new(ctx, scene, &lattice, 64).context("setting up the simulation")?;
     let steps = (days as f64 / scene.dt_days).round() as u32;
     for _ in 0..steps {
         sim.advance(ctx)?;

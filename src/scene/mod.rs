@@ -13,7 +13,7 @@ mod schema;
 
 pub use loading::{DayRegime, LoadingSection, Phase};
 pub use location::{Segment, parse_path, path_string};
-pub use params::{CellsSection, DrugsSection, MechanicsSection, SignalsSection};
+pub use params::{CellsSection, DrugsSection, MechModel, MechanicsSection, SignalsSection};
 pub use schema::*;
 
 use std::path::{Path, PathBuf};

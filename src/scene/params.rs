@@ -7,15 +7,18 @@ use serde::{Deserialize, Serialize};
 use super::{Invalid, Species};
 
 /// Declares a section whose every field is an optional f64 with a human
-/// default, a mouse default and an allowed range.
+/// default, a mouse default and an allowed range; fields marked `@` come
+/// first and are of their own type (set by hand, e.g. an enum selector).
 macro_rules! parameter_section {
     ($(#[$meta:meta])* $name:ident, $prefix:literal, {
+        $(@ $(#[$xmeta:meta])* $xfield:ident : $xty:ty;)*
         $($(#[$fmeta:meta])* $field:ident : $human:expr, $mouse:expr, $min:expr, $max:expr, $unit:literal;)*
     }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
+            $($(#[$xmeta])* #[serde(default, skip_serializing_if = "Option::is_none")] pub $xfield: Option<$xty>,)*
             $($(#[$fmeta])* #[serde(default, skip_serializing_if = "Option::is_none")] pub $field: Option<f64>,)*
         }
 
@@ -132,10 +135,41 @@ parameter_section!(
     romosozumab_sclerostin_inhibition: 0.8, 0.8, 0.0, 1.0, "";
 });
 
+/// Where the unit-load strain energy density of each bone voxel comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MechModel {
+    /// Voxel micro-FE: uniaxial compression along z at the habitual apparent strain.
+    #[default]
+    Fe,
+    /// The same SED (`habitual_sed_mpa`) in every bone voxel; no solve.
+    Uniform,
+}
+
 parameter_section!(
-    /// `[mechanics]`: where the unit-load strain energy density comes from.
+    /// `[mechanics]`: where the unit-load strain energy density comes from
+    /// (DESIGN §4) and when it is solved again.
     MechanicsSection, "mechanics", {
-    /// Strain energy density of bone at the habitual 1 g load when no FE solve
-    /// is used: ½·E·ε² with E = 15 GPa and ε = 1000 µε (habitual tissue strain).
+    @
+    /// `fe` (default) or `uniform`.
+    model: MechModel;
+    /// Uniform model: SED of bone at the habitual 1 g load, ½·E·ε² with
+    /// E = 15 GPa and ε = 1000 µε (habitual tissue strain).
     habitual_sed_mpa: 0.0075, 0.0075, 0.0, 10.0, " MPa";
+    /// Tissue modulus of fully mineralised bone (10–20 GPa; Bayraktar et al. 2004).
+    tissue_modulus_mpa: 15_000.0, 15_000.0, 100.0, 50_000.0, " MPa";
+    /// Poisson ratio of bone tissue (0.3 in bone micro-FE practice).
+    poisson_ratio: 0.3, 0.3, 0.0, 0.49, "";
+    /// Exponent p of E = E_tissue · mineral^p (Carter & Hayes 1977; Huiskes et al. 2000).
+    modulus_exponent: 2.0, 2.0, 1.0, 4.0, "";
+    /// Apparent compressive strain of the block at the habitual 1 g load
+    /// (daily peak bone strains of ~400–2000 µε; Burr et al. 1996, Rubin & Lanyon 1984).
+    habitual_strain: 0.001, 0.001, 1e-6, 0.05, "";
+    /// PCG stopping rule ‖r‖/‖r₀‖ (bone micro-FE practice 1e-5 to 1e-6).
+    tolerance: 1e-6, 1e-6, 1e-9, 1e-2, "";
+    /// Solve again at least this often.
+    resolve_every_days: 30.0, 30.0, 1.0, 100_000.0, " days";
+    /// ...or once bone resorbed plus formed since the last solve exceeds this
+    /// fraction of the bone volume.
+    resolve_bone_change: 0.02, 0.02, 1e-4, 1.0, "";
 });

@@ -218,6 +218,7 @@ impl Scene {
         self.signals.apply_preset(species);
         self.drugs.apply_preset(species);
         self.mechanics.apply_preset(species);
+        self.mechanics.model.get_or_insert_default();
     }
 
     /// Every out-of-range value, in file order of sections.

@@ -33,12 +33,18 @@ pub struct Metrics {
     pub mean_stimulus: f64,
     pub mean_rankl: f64,
     pub mean_sclerostin: f64,
+    /// Apparent modulus of the last FE solve (0 with uniform SED).
+    pub apparent_modulus_mpa: f64,
+    /// PCG iterations of the FE solve at the start of this step (0: none).
+    pub fe_iterations: u32,
+    /// Its final ‖r‖/‖r₀‖ (NaN when no solve ran this step).
+    pub fe_relative_residual: f64,
     pub wall_s: f64,
 }
 
 impl Metrics {
     /// Column names, in CSV order.
-    pub const COLUMNS: [&'static str; 21] = [
+    pub const COLUMNS: [&'static str; 24] = [
         "day",
         "phase",
         "gravity",
@@ -59,10 +65,13 @@ impl Metrics {
         "mean_stimulus",
         "mean_rankl",
         "mean_sclerostin",
+        "apparent_modulus_mpa",
+        "fe_iterations",
+        "fe_relative_residual",
         "wall_s",
     ];
 
-    fn values(&self) -> [f64; 21] {
+    fn values(&self) -> [f64; 24] {
         [
             self.day,
             self.phase as f64,
@@ -84,6 +93,9 @@ impl Metrics {
             self.mean_stimulus,
             self.mean_rankl,
             self.mean_sclerostin,
+            self.apparent_modulus_mpa,
+            self.fe_iterations as f64,
+            self.fe_relative_residual,
             self.wall_s,
         ]
     }
@@ -112,6 +124,9 @@ impl Metrics {
             mean_stimulus: r.mean_stimulus,
             mean_rankl: r.mean_rankl,
             mean_sclerostin: r.mean_sclerostin,
+            apparent_modulus_mpa: r.apparent_modulus_mpa,
+            fe_iterations: r.solve.map_or(0, |s| s.iterations),
+            fe_relative_residual: r.solve.map_or(f64::NAN, |s| s.relative_residual),
             wall_s,
         }
     }

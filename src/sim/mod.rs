@@ -1,6 +1,7 @@
 //! The simulation: state, one step, metrics, and the headless run that
 //! writes a run folder.
 
+pub mod mechanics;
 pub mod metrics;
 pub mod run;
 pub mod state;

@@ -13,7 +13,7 @@ use super::step::Simulation;
 use crate::cells::CellType;
 use crate::gpu::{AdapterSummary, GpuContext};
 use crate::io::write_atomic_bytes;
-use crate::lattice::{self, Lattice, LatticeOrigin};
+use crate::lattice::{self, LatticeOrigin};
 use crate::scene::Scene;
 
 /// How to run, beyond the scene itself.
@@ -103,9 +103,7 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
         .context("writing lattice_start.mhd")?;
 
     let steps = scene.steps();
-    let sed_unit = habitual_sed(scene, &lat);
-    let mut sim =
-        Simulation::new(ctx, scene, &lat, &sed_unit, 64).context("setting up the simulation")?;
+    let mut sim = Simulation::new(ctx, scene, &lat, 64).context("setting up the simulation")?;
     record.osteocytes_seeded = sim.state.cell(CellType::Osteocyte).len;
     let morph_every = scene.outputs.morphometry_every_days as f64;
     let morph_on = scene.outputs.morphometry;
@@ -174,17 +172,6 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
         last: *series.rows.last().expect("a row"),
         timings: record.timings,
     })
-}
-
-/// The unit-load (habitual 1 g) strain energy density per voxel: the
-/// scene's habitual SED in bone, 0 in marrow.
-pub fn habitual_sed(scene: &Scene, lattice: &Lattice) -> Vec<f32> {
-    let sed = scene.mechanics.habitual_sed_mpa.expect("preset applied") as f32;
-    lattice
-        .mineral
-        .iter()
-        .map(|&m| if m >= 0.5 { sed } else { 0.0 })
-        .collect()
 }
 
 fn write_record(dir: &Path, record: &RunRecord) -> Result<()> {

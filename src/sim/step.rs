@@ -7,6 +7,7 @@
 
 use anyhow::{Context, Result};
 
+use super::mechanics::{Mechanics, SolveRecord};
 use super::state::{SimState, total};
 use crate::cells::{
     CellType, StepParams, compact::Compact, fate, fate::Fate, motion::Motion,
@@ -54,6 +55,10 @@ pub struct StepReport {
     pub load_factor: f64,
     pub gravity: f64,
     pub phase: Option<usize>,
+    /// The FE solve done at the start of this step, if any.
+    pub solve: Option<SolveRecord>,
+    /// Apparent modulus of the last FE solve (MPa; 0 for uniform SED).
+    pub apparent_modulus_mpa: f64,
 }
 
 /// Every kernel the step records, built once.
@@ -111,6 +116,10 @@ pub struct Simulation {
     /// Per-osteocyte source strengths that make the basal mean concentration 1.
     pub rankl_source: f64,
     pub sclerostin_source: f64,
+    /// Where the unit-load SED comes from, and when it is solved again.
+    pub mechanics: Mechanics,
+    /// Bone voxels after the last step (the reference for re-solving).
+    bone_voxels: f64,
 }
 
 fn encoder(ctx: &GpuContext) -> wgpu::CommandEncoder {
@@ -118,14 +127,45 @@ fn encoder(ctx: &GpuContext) -> wgpu::CommandEncoder {
 }
 
 impl Simulation {
-    /// Builds the state for `lattice` with the unit-load SED field `sed_unit`
-    /// (MPa at habitual 1 g), seeds osteocytes and brings the signals to
-    /// their basal steady state.
+    /// Builds the simulation of `scene` on `lattice` with the scene's
+    /// mechanics model (a day-0 FE solve, or uniform SED).
     pub fn new(
         ctx: &GpuContext,
         scene: &Scene,
         lattice: &Lattice,
+        workgroup_size: u32,
+    ) -> Result<Self> {
+        let (mechanics, sed_unit) = Mechanics::new(ctx, scene, lattice)?;
+        Self::build(ctx, scene, lattice, &sed_unit, mechanics, workgroup_size)
+    }
+
+    /// As [`Self::new`] with a prescribed unit-load SED field `sed_unit`
+    /// (MPa at habitual 1 g) that is never solved again.
+    pub fn with_sed(
+        ctx: &GpuContext,
+        scene: &Scene,
+        lattice: &Lattice,
         sed_unit: &[f32],
+        workgroup_size: u32,
+    ) -> Result<Self> {
+        Self::build(
+            ctx,
+            scene,
+            lattice,
+            sed_unit,
+            Mechanics::Uniform,
+            workgroup_size,
+        )
+    }
+
+    /// Builds the state, seeds osteocytes and brings the signals to their
+    /// basal steady state.
+    fn build(
+        ctx: &GpuContext,
+        scene: &Scene,
+        lattice: &Lattice,
+        sed_unit: &[f32],
+        mechanics: Mechanics,
         workgroup_size: u32,
     ) -> Result<Self> {
         let state = SimState::new(ctx, lattice, sed_unit)?;
@@ -150,6 +190,8 @@ impl Simulation {
             stimulus_ref,
             rankl_source: 0.0,
             sclerostin_source: 0.0,
+            mechanics,
+            bone_voxels: n_bone,
         };
         sim.seed_osteocytes(ctx)?;
         let n_ocy = sim.state.cell(CellType::Osteocyte).len.max(1) as f64;
@@ -496,11 +538,19 @@ impl Simulation {
         let n = self.state.n_voxels;
         let sweeps = self.signals().sweeps_per_step.unwrap() as u32;
 
-        // 1–2. Mechanics and stimulus: the unit-load SED field is fixed here;
-        // the daily stimulus is load_factor × SED, formed inside the kernels.
+        // 1–2. Mechanics and stimulus: the unit-load SED field is solved
+        // again when due; the daily stimulus is load_factor × SED, formed
+        // inside the kernels.
+        let solve = self.solve_if_due(ctx)?;
         let params_a = self.params(&regime);
         let p_a = uniform_buffer(&ctx.device, "step params", &params_a);
         let mut enc = encoder(ctx);
+        if solve.is_some()
+            && let Mechanics::Fe(fe) = &self.mechanics
+        {
+            let bytes = 4 * self.state.n_voxels as u64;
+            enc.copy_buffer_to_buffer(fe.solver.sed_buffer(), 0, &self.state.fields.sed, 0, bytes);
+        }
         // 3–4. Sensing and signals.
         self.record_sensing_and_signals(ctx, &mut enc, &p_a, sweeps, true);
         // 5. Recruitment flags on free surface voxels, scanned into slots.
@@ -725,7 +775,31 @@ impl Simulation {
         self.record_metrics(ctx, &mut enc, &p_b);
         ctx.submit_and_wait(enc);
         let sums: Vec<f32> = read_buffer(&ctx.device, &ctx.queue, &self.state.sums, 0, sum::LEN);
-        Ok(self.report(&regime, &params_b, &sums, &counts))
+        let mut report = self.report(&regime, &params_b, &sums, &counts);
+        report.solve = solve;
+        self.bone_voxels = report.bv_tv * self.state.n_voxels as f64;
+        if let Mechanics::Fe(fe) = &mut self.mechanics {
+            fe.changed_since_solve += report.resorbed_voxels + report.formed_voxels;
+        }
+        Ok(report)
+    }
+
+    /// Stage 1: a warm-started FE solve of the current geometry when the
+    /// bone has changed enough or the interval has passed.
+    fn solve_if_due(&mut self, ctx: &GpuContext) -> Result<Option<SolveRecord>> {
+        let day = self.day();
+        let due = match &self.mechanics {
+            Mechanics::Fe(fe) => self.step > 0 && fe.due(day, self.bone_voxels),
+            Mechanics::Uniform => false,
+        };
+        if !due {
+            return Ok(None);
+        }
+        let mineral = self.read_lattice(ctx).mineral;
+        let Mechanics::Fe(fe) = &mut self.mechanics else {
+            unreachable!("due only for FE")
+        };
+        Ok(Some(fe.solve(ctx, &mineral, day)?))
     }
 
     /// Metrics of the current state without stepping (day 0 of a run).
@@ -741,7 +815,11 @@ impl Simulation {
         // Between steps every stored cell is live; apoptotic osteocytes only
         // exist after a step, so day 0 counts are the buffer lengths.
         let counts = [ocy.len, 0, oc.len, ob.len, 0];
-        self.report(&regime, &params, &sums, &counts)
+        let mut report = self.report(&regime, &params, &sums, &counts);
+        if let (0, Mechanics::Fe(fe)) = (self.step, &self.mechanics) {
+            report.solve = Some(fe.last);
+        }
+        report
     }
 
     fn record_metrics(
@@ -804,6 +882,11 @@ impl Simulation {
             load_factor: p.load_factor as f64,
             gravity: regime.gravity,
             phase: regime.phase,
+            solve: None,
+            apparent_modulus_mpa: match &self.mechanics {
+                Mechanics::Fe(fe) => fe.last.apparent_modulus_mpa,
+                Mechanics::Uniform => 0.0,
+            },
         }
     }
 

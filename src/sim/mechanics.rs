@@ -1,0 +1,142 @@
+//! Where a run's unit-load SED comes from (DESIGN §3 stage 1, §4): either a
+//! voxel micro-FE solve of the current geometry, repeated when the bone has
+//! changed enough or every `resolve_every_days`, warm-started; or a uniform
+//! prescribed SED. Gravity, exercise and drugs scale the unit-load field
+//! inside the cell kernels, so they never trigger a solve.
+
+use anyhow::{Context, Result};
+
+use crate::gpu::GpuContext;
+use crate::lattice::{BONE_THRESHOLD, Lattice};
+use crate::mech::{LoadCase, MechParams, MechResult, MechSolver};
+use crate::scene::{MechModel, Scene};
+
+/// The uniform model's field: `habitual_sed_mpa` in bone, 0 in marrow.
+pub fn uniform_sed(scene: &Scene, lattice: &Lattice) -> Vec<f32> {
+    let sed = scene.mechanics.habitual_sed_mpa.expect("preset applied") as f32;
+    lattice
+        .mineral
+        .iter()
+        .map(|&m| if m >= BONE_THRESHOLD { sed } else { 0.0 })
+        .collect()
+}
+
+/// The solver's parameters from a scene's `[mechanics]`.
+pub fn mech_params(scene: &Scene) -> MechParams {
+    let m = &scene.mechanics;
+    let v = |x: Option<f64>| x.expect("preset applied");
+    MechParams {
+        e_tissue_mpa: v(m.tissue_modulus_mpa),
+        poisson: v(m.poisson_ratio),
+        exponent: v(m.modulus_exponent),
+        tol: v(m.tolerance),
+        load: LoadCase::CompressionZ {
+            strain: v(m.habitual_strain),
+            confined: false,
+        },
+        ..MechParams::default()
+    }
+}
+
+/// The last solve of a run: what the time series reports for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SolveRecord {
+    pub day: f64,
+    pub iterations: u32,
+    pub relative_residual: f64,
+    pub voxels_set_aside: usize,
+    pub apparent_modulus_mpa: f64,
+    pub warm_start: bool,
+}
+
+impl SolveRecord {
+    fn new(day: f64, r: &MechResult) -> Self {
+        Self {
+            day,
+            iterations: r.iterations,
+            relative_residual: r.relative_residual,
+            voxels_set_aside: r.voxels_set_aside,
+            apparent_modulus_mpa: r.apparent_modulus_mpa,
+            warm_start: r.warm_start,
+        }
+    }
+}
+
+/// The FE side of a run: the solver (which keeps the last displacement for
+/// warm starts) and the bookkeeping that decides when to solve again.
+pub struct FeMechanics {
+    pub solver: MechSolver,
+    /// Voxel volumes resorbed plus formed since the last solve.
+    pub changed_since_solve: f64,
+    pub last: SolveRecord,
+    every_days: f64,
+    bone_change: f64,
+}
+
+impl FeMechanics {
+    /// Builds the solver for `lattice` and solves it cold (day 0).
+    pub fn new(ctx: &GpuContext, scene: &Scene, lattice: &Lattice) -> Result<Self> {
+        let m = &scene.mechanics;
+        let solver = MechSolver::new(ctx, lattice.dims, lattice.voxel_size_um, mech_params(scene))
+            .context("building the mechanics solver")?;
+        let mut fe = Self {
+            solver,
+            changed_since_solve: 0.0,
+            last: SolveRecord::default(),
+            every_days: m.resolve_every_days.expect("preset applied"),
+            bone_change: m.resolve_bone_change.expect("preset applied"),
+        };
+        fe.solve(ctx, &lattice.mineral, 0.0).context(
+            "mechanics on day 0 (a lattice that cannot carry the load can run with \
+             `[mechanics] model = \"uniform\"`)",
+        )?;
+        Ok(fe)
+    }
+
+    /// Whether the geometry has changed enough, or enough days have passed,
+    /// to solve again before the step starting on `day`.
+    pub fn due(&self, day: f64, bone_voxels: f64) -> bool {
+        day - self.last.day >= self.every_days - 1e-9
+            || self.changed_since_solve > self.bone_change * bone_voxels.max(1.0)
+    }
+
+    /// Solves on `mineral`, warm-started after the first solve. The new SED
+    /// is in `self.solver.sed_buffer()`.
+    pub fn solve(&mut self, ctx: &GpuContext, mineral: &[f32], day: f64) -> Result<SolveRecord> {
+        let warm = self.solver.mesh().is_some();
+        let r = self
+            .solver
+            .solve(ctx, mineral, warm)
+            .with_context(|| format!("mechanics solve on day {day}"))?;
+        self.last = SolveRecord::new(day, &r);
+        self.changed_since_solve = 0.0;
+        log::debug!(
+            "day {day}: FE solve {} iterations (warm {}), residual {:.2e}, {} voxels set aside",
+            r.iterations,
+            r.warm_start,
+            r.relative_residual,
+            r.voxels_set_aside
+        );
+        Ok(self.last)
+    }
+}
+
+/// A run's mechanics model.
+pub enum Mechanics {
+    Fe(Box<FeMechanics>),
+    Uniform,
+}
+
+impl Mechanics {
+    /// The model of `scene`, and the day-0 unit-load SED field.
+    pub fn new(ctx: &GpuContext, scene: &Scene, lattice: &Lattice) -> Result<(Self, Vec<f32>)> {
+        match scene.mechanics.model.unwrap_or_default() {
+            MechModel::Uniform => Ok((Self::Uniform, uniform_sed(scene, lattice))),
+            MechModel::Fe => {
+                let fe = FeMechanics::new(ctx, scene, lattice)?;
+                let sed = fe.solver.read_sed(ctx);
+                Ok((Self::Fe(Box::new(fe)), sed))
+            }
+        }
+    }
+}
