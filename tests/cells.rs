@@ -96,6 +96,7 @@ fn base_params(dims: [usize; 3]) -> StepParams {
         ob_recruit_per_day: 0.4,
         ob_coupling_half: 0.5,
         ob_sclerostin_half: 1.0,
+        ob_sclerostin_hill: 2.0,
         ob_mech_weight: 0.0,
         ..Default::default()
     }
@@ -149,7 +150,7 @@ fn recruitment_matches_its_probabilities() {
     }
     // The formula, independently: saturating RANKL; coupling over sclerostin.
     let p_oc = 1.0 - (-(0.3 * rankl / (rankl + 2.0)) as f64).exp();
-    let rate_ob = 0.4 * (coupling / (coupling + 0.5)) / (1.0 + scl / 1.0);
+    let rate_ob = 0.4 * (coupling / (coupling + 0.5)) / (1.0 + (scl / 1.0).powi(2));
     let p_ob = 1.0 - (-(rate_ob as f64)).exp();
     let surface = (dims[0] * dims[1]) as f64 * trials as f64;
     for (k, p) in [(0, p_oc), (1, p_ob)] {
@@ -214,11 +215,15 @@ fn remodel_resorbs_and_forms_what_the_cpu_twin_says() {
         storage_buffer_zeroed(d, "r", 4 * n as u64),
         storage_buffer_zeroed(d, "f", 4 * n as u64),
     );
+    // Basal sclerostin (1) everywhere but at the second osteoblast (2).
+    let mut sclerostin = vec![1.0f32; n];
+    sclerostin[idx(dims, 2, 4, 4)] = 2.0;
+    let sb = storage_buffer_init(d, "s", &sclerostin);
     let pb = uniform_buffer(d, "p", &p);
     let mut enc = d.create_command_encoder(&Default::default());
     Remodel::new(&ctx, 64)
         .unwrap()
-        .record(&ctx, &mut enc, &pb, &mb, &ob, &ocb, &cb, &rb, &fb, n as u32);
+        .record(&ctx, &mut enc, &pb, &mb, &ob, &ocb, &cb, &rb, &fb, &sb, n as u32);
     ctx.submit_and_wait(enc);
     let m1: Vec<f32> = read_buffer(d, &ctx.queue, &mb, 0, n as u64);
     let r: Vec<f32> = read_buffer(d, &ctx.queue, &rb, 0, n as u64);
@@ -234,7 +239,9 @@ fn remodel_resorbs_and_forms_what_the_cpu_twin_says() {
         expect_r[v] = r;
     }
     for v in [idx(dims, 4, 4, 3), idx(dims, 2, 4, 4)] {
-        let f = 0.5f32.min(1.0 - expect_m[v]);
+        // Apposition braked by sclerostin: (1 + 1²)/(1 + s²), 1 at basal.
+        let s = sclerostin[v];
+        let f = (0.5 * 2.0 / (1.0 + s * s)).min(1.0 - expect_m[v]);
         expect_m[v] += f;
         expect_f[v] = f;
     }

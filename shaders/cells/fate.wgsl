@@ -40,6 +40,14 @@ fn fate_osteoclasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     if a.state != STATE_DEAD { atomicAdd(&counts[2], 1u); }
 }
 
+fn touches_bone(i: u32) -> bool {
+    for (var d = 0u; d < 6u; d++) {
+        let n = face_neighbour(P.grid, i, d);
+        if n != NO_TARGET && mineral[n] >= 0.5 { return true; }
+    }
+    return false;
+}
+
 @compute @workgroup_size(WG)
 fn fate_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let k = invocation_id(gid, nwg);
@@ -47,7 +55,11 @@ fn fate_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     var a = cells[k];
     if a.state == STATE_ALIVE {
         a.age_days += P.dt_days;
-        if a.age_days >= P.ob_lifespan_days {
+        if !touches_bone(a.voxel) && mineral[a.voxel] < 0.5 {
+            // Its bone was resorbed from under it: an osteoblast forms only
+            // on bone, so it is lost rather than leave matrix in the marrow.
+            a.state = STATE_DEAD;
+        } else if a.age_days >= P.ob_lifespan_days {
             // Embedded in its own new bone, or retired as a lining cell.
             let u = rng_uniform(P.seed, P.step, a.id, PURPOSE_EMBED);
             if mineral[a.voxel] >= 0.5 && u < P.ob_embed_fraction {

@@ -62,7 +62,8 @@ fn birth_probabilities(i: u32) -> vec2<f32> {
     }
     let s = sclerostin[i] * P.sclerostin_effective;
     let drive = c / (c + P.ob_coupling_half) + P.ob_mech_weight * overload;
-    let rate_ob = P.ob_recruit_per_day * drive / (1.0 + s / P.ob_sclerostin_half);
+    // Sclerostin blocks Wnt signalling in osteoblast precursors (a Hill brake).
+    let rate_ob = P.ob_recruit_per_day * drive / (1.0 + pow(s / P.ob_sclerostin_half, P.ob_sclerostin_hill));
     return vec2<f32>(1.0 - exp(-rate_oc * P.dt_days), 1.0 - exp(-rate_ob * P.dt_days));
 }
 

@@ -15,6 +15,16 @@
 @group(0) @binding(4) var<storage, read_write> coupling: array<f32>;
 @group(0) @binding(5) var<storage, read_write> resorbed: array<f32>;
 @group(0) @binding(6) var<storage, read_write> formed: array<f32>;
+@group(0) @binding(7) var<storage, read> sclerostin: array<f32>;
+
+// Sclerostin's brake on matrix apposition relative to the basal signal
+// (mean 1): 1 at basal, below under disuse, up to 1 + 1/half^n when it is
+// absent (loading, anti-sclerostin antibody).
+fn apposition_factor(i: u32) -> f32 {
+    let s = sclerostin[i] * P.sclerostin_effective / P.ob_sclerostin_half;
+    let basal = 1.0 / P.ob_sclerostin_half;
+    return (1.0 + pow(basal, P.ob_sclerostin_hill)) / (1.0 + pow(s, P.ob_sclerostin_hill));
+}
 
 @compute @workgroup_size(WG)
 fn remodel(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -34,7 +44,7 @@ fn remodel(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     var add = 0.0;
     let own = occupant[i];
     if own != 0u && occupant_kind(own) == KIND_OSTEOBLAST {
-        add = P.ob_fill_fraction_per_day * P.dt_days;
+        add = P.ob_fill_fraction_per_day * apposition_factor(i) * P.dt_days;
     }
     let m = mineral[i];
     let r = min(m, take);

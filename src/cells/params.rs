@@ -43,6 +43,6 @@ pub struct StepParams {
     pub next_osteocyte_id: u32,
     pub next_osteoclast_id: u32,
     pub next_osteoblast_id: u32,
-    pub _pad0: u32,
+    pub ob_sclerostin_hill: f32,
     pub _pad1: u32,
 }

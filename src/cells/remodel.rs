@@ -25,6 +25,7 @@ impl Remodel {
                     (4, StorageWrite),
                     (5, StorageWrite),
                     (6, StorageWrite),
+                    (7, StorageRead),
                 ],
                 wg,
             )?,
@@ -43,6 +44,7 @@ impl Remodel {
         coupling: &wgpu::Buffer,
         resorbed: &wgpu::Buffer,
         formed: &wgpu::Buffer,
+        sclerostin: &wgpu::Buffer,
         n_voxels: u32,
     ) {
         record(
@@ -57,6 +59,7 @@ impl Remodel {
                 coupling,
                 resorbed,
                 formed,
+                sclerostin,
             ],
             n_voxels,
         );

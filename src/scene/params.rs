@@ -91,6 +91,8 @@ parameter_section!(
     osteoblast_coupling_half: 0.5, 0.5, 0.001, 100.0, "";
     /// Effective sclerostin (relative to the basal mean) that halves recruitment.
     osteoblast_sclerostin_half: 1.0, 1.0, 0.01, 1000.0, "";
+    /// Hill exponent of sclerostin's brake on osteoblast recruitment.
+    osteoblast_sclerostin_hill: 2.0, 2.0, 0.5, 6.0, "";
     /// Weight of strain overload (stimulus/reference − 1) in osteoblast recruitment.
     osteoblast_mech_weight: 1.0, 1.0, 0.0, 100.0, "";
     /// Mineral apposition rate (Lips 1978: 0.72; Kragstrup 1983: 0.63 µm/day human).

@@ -286,7 +286,7 @@ impl Simulation {
             next_osteocyte_id: ocy.next_id,
             next_osteoclast_id: oc.next_id,
             next_osteoblast_id: ob.next_id,
-            _pad0: 0,
+            ob_sclerostin_hill: v(c.osteoblast_sclerostin_hill),
             _pad1: 0,
         }
     }
@@ -681,6 +681,7 @@ impl Simulation {
                 &f.coupling,
                 &f.resorbed,
                 &f.formed,
+                &f.sclerostin,
                 n,
             );
             // 7. Fate: ageing, death, embedding; survival flags and their scans.
