@@ -1,7 +1,8 @@
-//! File formats: MetaImage volumes, atomic writes, CSV time series.
+//! File formats: MetaImage volumes, atomic writes, CSV time series, plots.
 
 pub mod atomic;
 pub mod mhd;
+pub mod plot;
 pub mod slice;
 
 pub use atomic::{write_atomic, write_atomic_bytes};

@@ -1,5 +1,6 @@
 //! A headless run: build the lattice, step through the scene's days, and
-//! write the run folder (`run.json`, `timeseries.csv`, lattice volumes).
+//! write the run folder (`run.json`, `timeseries.csv`, lattice volumes,
+//! `plots/*.png`).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -164,6 +165,7 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
     lat.to_volume()
         .write(&opts.out_dir.join("lattice_end.mhd"))
         .context("writing lattice_end.mhd")?;
+    crate::io::plot::write_run_plots(&series.rows, &opts.out_dir).context("writing plots")?;
     record.timings.steps_s = t_steps.elapsed().as_secs_f64();
     record.timings.total_s = t0.elapsed().as_secs_f64();
     record.status = "finished".into();
