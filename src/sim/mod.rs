@@ -3,6 +3,7 @@
 
 pub mod metrics;
 pub mod run;
+pub mod snapshot;
 pub mod state;
 pub mod step;
 

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::metrics::{Metrics, TimeSeries, lattice_morphometry};
+use super::snapshot::Snapshots;
 use super::step::Simulation;
 use crate::cells::CellType;
 use crate::gpu::{AdapterSummary, GpuContext};
@@ -123,6 +124,11 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
         .rows
         .push(Metrics::new(&day0, &morph, t0.elapsed().as_secs_f64()));
     series.write_csv(&csv)?;
+    let mut snapshots = Snapshots::new(&opts.out_dir, scene.outputs.volumes_every_days);
+    if let Some(s) = &mut snapshots {
+        s.write(ctx, &sim, day0.load_factor)
+            .context("writing the day-0 snapshot")?;
+    }
 
     let bar = progress_bar(opts.progress, steps);
     let t_steps = Instant::now();
@@ -140,6 +146,12 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
             .rows
             .push(Metrics::new(&report, &morph, t0.elapsed().as_secs_f64()));
         series.write_csv(&csv)?;
+        if let Some(s) = &mut snapshots
+            && (s.due(day) || step == steps)
+        {
+            s.write(ctx, &sim, report.load_factor)
+                .with_context(|| format!("writing the day-{day} snapshot"))?;
+        }
         match &bar {
             Some(b) => b.inc(1),
             None => {
