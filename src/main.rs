@@ -51,6 +51,28 @@ enum Command {
         #[arg(long)]
         days: Option<u32>,
     },
+    /// Run a parameter sweep (or rebuild its summary with `--merge DIR`).
+    Sweep {
+        /// Sweep file (TOML: base scene, `[set]`, `[vary]`, seeds).
+        #[arg(required_unless_present = "merge", conflicts_with = "merge")]
+        sweep: Option<PathBuf>,
+        /// Output folder (default: runs/<sweep name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run only grid positions with index % n == i, e.g. `--shard 0/4`
+        /// (one per job of a scheduler array).
+        #[arg(long, value_name = "i/n")]
+        shard: Option<trabecula::batch::Shard>,
+        /// Runs at once, each on its own GPU device and queue.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// GPU memory the concurrent runs may plan to use together, MiB.
+        #[arg(long, default_value_t = 2048)]
+        gpu_memory_mib: u64,
+        /// Rebuild DIR/summary.csv from the run folders under DIR.
+        #[arg(long, value_name = "DIR")]
+        merge: Option<PathBuf>,
+    },
     /// Morphometry of a volume (BV/TV, BS/BV, Tb.Th, Tb.Sp, Tb.N, Conn.D).
     Morph {
         /// MetaImage volume (.mhd).
@@ -125,6 +147,22 @@ fn dispatch(command: Command) -> Result<()> {
             }
             run(&scene, out, &set)
         }
+        Command::Sweep {
+            sweep,
+            out,
+            shard,
+            jobs,
+            gpu_memory_mib,
+            merge,
+        } => match (sweep, merge) {
+            (_, Some(dir)) => {
+                let rows = trabecula::batch::write_summary(&dir)?;
+                println!("{}: {rows} runs", dir.join("summary.csv").display());
+                Ok(())
+            }
+            (Some(file), None) => run_sweep(&file, out, shard, jobs, gpu_memory_mib),
+            (None, None) => anyhow::bail!("give a sweep file or --merge DIR"),
+        },
         Command::Morph {
             volume,
             threshold,
@@ -208,6 +246,34 @@ fn run(scene_path: &Path, out: Option<PathBuf>, set: &[String]) -> Result<()> {
         summary.last.bv_tv,
         summary.last.tb_th_um,
         summary.timings.total_s
+    );
+    Ok(())
+}
+
+fn run_sweep(
+    file: &Path,
+    out: Option<PathBuf>,
+    shard: Option<trabecula::batch::Shard>,
+    jobs: usize,
+    gpu_memory_mib: u64,
+) -> Result<()> {
+    let sweep = trabecula::batch::Sweep::load(file)?;
+    let out_dir = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}", sweep.name)));
+    let opts = trabecula::batch::SweepOptions {
+        out_dir: out_dir.clone(),
+        shard,
+        jobs,
+        gpu_memory_mib,
+    };
+    let t0 = std::time::Instant::now();
+    let r = trabecula::batch::run_sweep(&sweep, &opts)?;
+    println!(
+        "{}: {} runs, {} finished now, {} skipped (finished before), {:.1} s",
+        out_dir.join("summary.csv").display(),
+        r.planned,
+        r.finished,
+        r.skipped,
+        t0.elapsed().as_secs_f64()
     );
     Ok(())
 }
