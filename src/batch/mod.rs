@@ -10,9 +10,9 @@
 pub mod summary;
 pub mod sweep;
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -25,7 +25,7 @@ use crate::gpu::GpuContext;
 use crate::io::write_atomic_bytes;
 use crate::scene::Scene;
 use crate::sim::state::SimState;
-use crate::sim::{RunOptions, run_scene};
+use crate::sim::{Interrupted, RunOptions, checkpoint, resume_run, run_scene};
 
 /// What each run folder records about its place in the sweep.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,6 +51,19 @@ pub struct SweepOptions {
     pub jobs: usize,
     /// GPU memory the concurrent runs may plan to use together, MiB.
     pub gpu_memory_mib: u64,
+    /// Checkpoint each run every this many days (0: only when stopped).
+    pub checkpoint_every_days: u32,
+    /// Set by SIGINT/SIGTERM: running runs checkpoint and stop, no new ones start.
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// A sweep stopped by SIGINT/SIGTERM: its running runs left checkpoints.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "sweep stopped; running runs wrote checkpoints; rerun the same command to continue into {out_dir}"
+)]
+pub struct SweepStopped {
+    pub out_dir: String,
 }
 
 /// What a sweep did.
@@ -140,13 +153,20 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions) -> Result<SweepReport> {
                     }
                 };
                 loop {
+                    if stopped(opts) {
+                        break;
+                    }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some((spec, scene)) = todo.get(i) else {
                         break;
                     };
-                    let ok = run_one(&ctx, sweep, spec, scene, &opts.out_dir);
+                    let outcome = run_one(&ctx, sweep, spec, scene, opts);
                     let mut o = outcomes.lock().unwrap();
-                    if ok { o.0 += 1 } else { o.1 += 1 }
+                    match outcome {
+                        Outcome::Finished => o.0 += 1,
+                        Outcome::Failed => o.1 += 1,
+                        Outcome::Stopped => {}
+                    }
                 }
             });
         }
@@ -158,6 +178,12 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions) -> Result<SweepReport> {
     report.finished = finished;
     report.failed = failed;
     write_summary(&opts.out_dir)?;
+    if stopped(opts) {
+        return Err(SweepStopped {
+            out_dir: opts.out_dir.display().to_string(),
+        }
+        .into());
+    }
     if failed > 0 {
         bail!(
             "{failed} of {} runs failed; see error.txt in their folders under {}",
@@ -168,9 +194,27 @@ pub fn run_sweep(sweep: &Sweep, opts: &SweepOptions) -> Result<SweepReport> {
     Ok(report)
 }
 
-/// Runs one grid point into its folder; a failure is recorded there.
-fn run_one(ctx: &GpuContext, sweep: &Sweep, spec: &RunSpec, scene: &Scene, out: &Path) -> bool {
-    let dir = out.join(&spec.dir_name);
+fn stopped(opts: &SweepOptions) -> bool {
+    opts.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+}
+
+enum Outcome {
+    Finished,
+    Failed,
+    Stopped,
+}
+
+/// Runs one grid point into its folder, continuing from a checkpoint left
+/// by an earlier attempt when there is a usable one; a failure is recorded
+/// in the folder.
+fn run_one(
+    ctx: &GpuContext,
+    sweep: &Sweep,
+    spec: &RunSpec,
+    scene: &Scene,
+    sweep_opts: &SweepOptions,
+) -> Outcome {
+    let dir = sweep_opts.out_dir.join(&spec.dir_name);
     let t0 = Instant::now();
     let result = (|| -> Result<()> {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -186,6 +230,15 @@ fn run_one(ctx: &GpuContext, sweep: &Sweep, spec: &RunSpec, scene: &Scene, out: 
             .context("writing params.json")?;
         let mut opts = RunOptions::new(&dir);
         opts.progress = false;
+        opts.checkpoint_every_days = sweep_opts.checkpoint_every_days;
+        opts.stop = sweep_opts.stop.clone();
+        if checkpoint::latest(&dir).is_ok() {
+            match resume_run(ctx, None, &opts) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.downcast_ref::<Interrupted>().is_some() => return Err(e),
+                Err(e) => log::warn!("{}: starting afresh: {e:#}", spec.dir_name),
+            }
+        }
         run_scene(ctx, scene, &opts)?;
         Ok(())
     })();
@@ -197,12 +250,16 @@ fn run_one(ctx: &GpuContext, sweep: &Sweep, spec: &RunSpec, scene: &Scene, out: 
                 spec.dir_name,
                 t0.elapsed().as_secs_f64()
             );
-            true
+            Outcome::Finished
+        }
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
+            log::warn!("run {} {}: {e:#}", spec.index, spec.dir_name);
+            Outcome::Stopped
         }
         Err(e) => {
             log::error!("run {} {} failed: {e:#}", spec.index, spec.dir_name);
             let _ = write_atomic_bytes(&dir.join(ERROR_FILE), format!("{e:#}\n").as_bytes());
-            false
+            Outcome::Failed
         }
     }
 }

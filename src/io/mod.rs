@@ -7,4 +7,4 @@ pub mod plot;
 pub mod slice;
 pub mod vtk;
 
-pub use atomic::{write_atomic, write_atomic_bytes};
+pub use atomic::{write_atomic, write_atomic_bytes, write_atomic_durable};
