@@ -2,15 +2,18 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use trabecula::gpu::{GpuContext, GpuError};
 use trabecula::io::mhd::Volume;
 use trabecula::lattice::Lattice;
 use trabecula::scene::{self, SceneError};
-use trabecula::sim::{RunOptions, run_scene};
+use trabecula::sim::{Interrupted, RunOptions, resume_run, run_scene};
 
 const DEFAULT_SCENE: &str = "scenes/demo.toml";
 
@@ -50,6 +53,46 @@ enum Command {
         /// Days to simulate (same as `--set days=N`).
         #[arg(long)]
         days: Option<u32>,
+        /// Write a checkpoint every N days (the last two are kept).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        checkpoint_every: u32,
+    },
+    /// Continue a run from its newest checkpoint.
+    Resume {
+        /// The run folder.
+        run_dir: PathBuf,
+        /// Run to this day instead of the scene's last day.
+        #[arg(long)]
+        days: Option<u32>,
+        /// Write a checkpoint every N days (the last two are kept).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        checkpoint_every: u32,
+    },
+    /// Run a parameter sweep (or rebuild its summary with `--merge DIR`).
+    Sweep {
+        /// Sweep file (TOML: base scene, `[set]`, `[vary]`, seeds).
+        #[arg(required_unless_present = "merge", conflicts_with = "merge")]
+        sweep: Option<PathBuf>,
+        /// Output folder (default: runs/<sweep name>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run only grid positions with index % n == i, e.g. `--shard 0/4`
+        /// (one per job of a scheduler array).
+        #[arg(long, value_name = "i/n")]
+        shard: Option<trabecula::batch::Shard>,
+        /// Runs at once, each on its own GPU device and queue.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// GPU memory the concurrent runs may plan to use together, MiB.
+        #[arg(long, default_value_t = 2048)]
+        gpu_memory_mib: u64,
+        /// Rebuild DIR/summary.csv from the run folders under DIR.
+        #[arg(long, value_name = "DIR")]
+        merge: Option<PathBuf>,
+        /// Checkpoint each run every N days; a rerun continues unfinished
+        /// runs from their checkpoints.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        checkpoint_every: u32,
     },
     /// Morphometry of a volume (BV/TV, BS/BV, Tb.Th, Tb.Sp, Tb.N, Conn.D).
     Morph {
@@ -98,6 +141,12 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             // Bad input and a missing adapter are the user's to fix: exit 2.
+            if e.downcast_ref::<Interrupted>().is_some()
+                || e.downcast_ref::<trabecula::batch::SweepStopped>().is_some()
+            {
+                // The conventional status of a run stopped by SIGINT.
+                return ExitCode::from(130);
+            }
             if e.downcast_ref::<SceneError>().is_some() || e.downcast_ref::<GpuError>().is_some() {
                 ExitCode::from(2)
             } else {
@@ -116,6 +165,7 @@ fn dispatch(command: Command) -> Result<()> {
             mut set,
             seed,
             days,
+            checkpoint_every,
         } => {
             if let Some(s) = seed {
                 set.push(format!("seed={s}"));
@@ -123,8 +173,40 @@ fn dispatch(command: Command) -> Result<()> {
             if let Some(d) = days {
                 set.push(format!("days={d}"));
             }
-            run(&scene, out, &set)
+            run(&scene, out, &set, checkpoint_every)
         }
+        Command::Resume {
+            run_dir,
+            days,
+            checkpoint_every,
+        } => resume(&run_dir, days, checkpoint_every),
+        Command::Sweep {
+            sweep,
+            out,
+            shard,
+            jobs,
+            gpu_memory_mib,
+            merge,
+            checkpoint_every,
+        } => match (sweep, merge) {
+            (_, Some(dir)) => {
+                let rows = trabecula::batch::write_summary(&dir)?;
+                println!("{}: {rows} runs", dir.join("summary.csv").display());
+                Ok(())
+            }
+            (Some(file), None) => {
+                let opts = trabecula::batch::SweepOptions {
+                    out_dir: PathBuf::new(),
+                    shard,
+                    jobs,
+                    gpu_memory_mib,
+                    checkpoint_every_days: checkpoint_every,
+                    stop: Some(stop_flag()?),
+                };
+                run_sweep(&file, out, opts)
+            }
+            (None, None) => anyhow::bail!("give a sweep file or --merge DIR"),
+        },
         Command::Morph {
             volume,
             threshold,
@@ -194,12 +276,20 @@ fn info(json: bool) -> Result<()> {
     Ok(())
 }
 
-fn run(scene_path: &Path, out: Option<PathBuf>, set: &[String]) -> Result<()> {
+fn run(
+    scene_path: &Path,
+    out: Option<PathBuf>,
+    set: &[String],
+    checkpoint_every: u32,
+) -> Result<()> {
     let scene = scene::load(scene_path, set)?;
     let ctx = GpuContext::new()?;
     let out =
         out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", scene.name, scene.seed)));
-    let summary = run_scene(&ctx, &scene, &RunOptions::new(&out))?;
+    let mut opts = RunOptions::new(&out);
+    opts.checkpoint_every_days = checkpoint_every;
+    opts.stop = Some(stop_flag()?);
+    let summary = run_scene(&ctx, &scene, &opts)?;
     println!(
         "{}: {} days, BV/TV {:.4} → {:.4}, Tb.Th {:.1} µm, {:.1} s",
         summary.out_dir.display(),
@@ -207,6 +297,56 @@ fn run(scene_path: &Path, out: Option<PathBuf>, set: &[String]) -> Result<()> {
         summary.first.bv_tv,
         summary.last.bv_tv,
         summary.last.tb_th_um,
+        summary.timings.total_s
+    );
+    Ok(())
+}
+
+/// A flag set by SIGINT or SIGTERM; a second signal exits at once.
+fn stop_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        // Registered first, so it sees the flag before this signal sets it.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone())
+            .context("installing the signal handler")?;
+        signal_hook::flag::register(sig, flag.clone()).context("installing the signal handler")?;
+    }
+    Ok(flag)
+}
+
+fn run_sweep(
+    file: &Path,
+    out: Option<PathBuf>,
+    mut opts: trabecula::batch::SweepOptions,
+) -> Result<()> {
+    let sweep = trabecula::batch::Sweep::load(file)?;
+    let out_dir = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}", sweep.name)));
+    opts.out_dir = out_dir.clone();
+    let t0 = std::time::Instant::now();
+    let r = trabecula::batch::run_sweep(&sweep, &opts)?;
+    println!(
+        "{}: {} runs, {} finished now, {} skipped (finished before), {:.1} s",
+        out_dir.join("summary.csv").display(),
+        r.planned,
+        r.finished,
+        r.skipped,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn resume(run_dir: &Path, days: Option<u32>, checkpoint_every: u32) -> Result<()> {
+    let ctx = GpuContext::new()?;
+    let mut opts = RunOptions::new(run_dir);
+    opts.checkpoint_every_days = checkpoint_every;
+    opts.stop = Some(stop_flag()?);
+    let summary = resume_run(&ctx, days, &opts)?;
+    println!(
+        "{}: to day {:.0}, BV/TV {:.4} → {:.4}, {:.1} s in all",
+        summary.out_dir.display(),
+        summary.last.day,
+        summary.first.bv_tv,
+        summary.last.bv_tv,
         summary.timings.total_s
     );
     Ok(())

@@ -37,3 +37,14 @@ pub fn write_atomic(
 pub fn write_atomic_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic(path, |w| w.write_all(bytes))
 }
+
+/// Writes `bytes` to `path` atomically and syncs the folder too, so the
+/// rename itself survives a power cut (for checkpoints).
+pub fn write_atomic_durable(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_bytes(path, bytes)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}

@@ -427,6 +427,27 @@ impl MechSolver {
         )
     }
 
+    /// Continues from a saved displacement `u` (3 f32 per node) of geometry
+    /// `mineral`: the next warm-started solve starts from it exactly as it
+    /// would have in the run that saved it.
+    pub fn restore_displacement(
+        &mut self,
+        ctx: &GpuContext,
+        mineral: &[f32],
+        u: &[f32],
+    ) -> Result<(), MechError> {
+        if u.len() != 3 * self.nodes {
+            return Err(MechError::Shape {
+                expected: 3 * self.nodes,
+                got: u.len(),
+            });
+        }
+        self.upload_mesh(ctx, mineral)?;
+        ctx.queue
+            .write_buffer(&self.buf.u, 0, bytemuck::cast_slice(u));
+        Ok(())
+    }
+
     /// Per-voxel displacement magnitude (mm): |mean of the 8 nodal vectors|
     /// on solved voxels, 0 elsewhere.
     pub fn read_displacement_magnitude(&self, ctx: &GpuContext) -> Vec<f32> {

@@ -161,6 +161,10 @@ pub struct OutputsSection {
     /// may turn it off and use `trabecula morph` on the saved volumes).
     #[serde(default = "default_true")]
     pub morphometry: bool,
+    /// VTK snapshots (`volumes/*.vti` lattice fields, `volumes/*.vtp`
+    /// agents) every this many days, from day 0. 0 = none.
+    #[serde(default)]
+    pub volumes_every_days: u32,
 }
 
 fn default_true() -> bool {
@@ -176,6 +180,7 @@ impl Default for OutputsSection {
         Self {
             morphometry_every_days: default_morph_every(),
             morphometry: true,
+            volumes_every_days: 0,
         }
     }
 }
@@ -266,6 +271,13 @@ impl Scene {
                 ),
             ));
         }
+        c.range(
+            "outputs.volumes_every_days",
+            self.outputs.volumes_every_days as f64,
+            0.0,
+            100_000.0,
+            " days",
+        );
         self.loading.validate(&mut c.0);
         self.cells.validate(&mut c.0);
         self.signals.validate(&mut c.0);

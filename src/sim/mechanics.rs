@@ -39,7 +39,7 @@ pub fn mech_params(scene: &Scene) -> MechParams {
 }
 
 /// The last solve of a run: what the time series reports for it.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SolveRecord {
     pub day: f64,
     pub iterations: u32,
@@ -91,6 +91,32 @@ impl FeMechanics {
              `[mechanics] model = \"uniform\"`)",
         )?;
         Ok(fe)
+    }
+
+    /// The FE side of a run saved at a checkpoint: the solver rebuilt for
+    /// `mineral` (the lattice now) with the saved displacement `u`.
+    pub fn restore(
+        ctx: &GpuContext,
+        scene: &Scene,
+        lattice: &Lattice,
+        u: &[f32],
+        last: SolveRecord,
+        changed_since_solve: f64,
+    ) -> Result<Self> {
+        let m = &scene.mechanics;
+        let mut solver =
+            MechSolver::new(ctx, lattice.dims, lattice.voxel_size_um, mech_params(scene))
+                .context("building the mechanics solver")?;
+        solver
+            .restore_displacement(ctx, &lattice.mineral, u)
+            .context("restoring the mechanical solution")?;
+        Ok(Self {
+            solver,
+            changed_since_solve,
+            last,
+            every_days: m.resolve_every_days.expect("preset applied"),
+            bone_change: m.resolve_bone_change.expect("preset applied"),
+        })
     }
 
     /// Whether the geometry has changed enough, or enough days have passed,

@@ -1,12 +1,14 @@
 //! The simulation: state, one step, metrics, and the headless run that
 //! writes a run folder.
 
+pub mod checkpoint;
 pub mod mechanics;
 pub mod metrics;
 pub mod run;
+pub mod snapshot;
 pub mod state;
 pub mod step;
 
 pub use metrics::{Metrics, TimeSeries};
-pub use run::{RunOptions, RunSummary, run_scene};
+pub use run::{Interrupted, RunOptions, RunSummary, resume_run, run_scene};
 pub use step::{Simulation, StepReport};

@@ -1,19 +1,26 @@
-//! A headless run: build the lattice, step through the scene's days, and
-//! write the run folder (`run.json`, `timeseries.csv`, lattice volumes).
+//! A headless run: build the lattice (or restore a checkpoint), step through
+//! the scene's days, and write the run folder (`run.json`, `timeseries.csv`,
+//! lattice volumes, `plots/*.png`, snapshots, checkpoints).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use super::checkpoint::{self, Checkpoint, RunProgress};
 use super::metrics::{Metrics, TimeSeries, lattice_morphometry};
+use super::snapshot::Snapshots;
 use super::step::Simulation;
 use crate::cells::CellType;
 use crate::gpu::{AdapterSummary, GpuContext};
+use crate::io::plot::Columns;
 use crate::io::write_atomic_bytes;
-use crate::lattice::{self, LatticeOrigin};
+use crate::lattice;
+use crate::morph::Morphometry;
 use crate::scene::Scene;
 
 /// How to run, beyond the scene itself.
@@ -24,6 +31,10 @@ pub struct RunOptions {
     pub progress: bool,
     /// The command line, recorded in `run.json`.
     pub command_line: Vec<String>,
+    /// Write a checkpoint every this many days (0: only when stopped).
+    pub checkpoint_every_days: u32,
+    /// Set (by SIGINT/SIGTERM) to stop after the current step with a checkpoint.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl RunOptions {
@@ -32,8 +43,21 @@ impl RunOptions {
             out_dir: out_dir.into(),
             progress: std::io::stderr().is_terminal(),
             command_line: std::env::args().collect(),
+            checkpoint_every_days: 0,
+            stop: None,
         }
     }
+}
+
+/// A run stopped on request after writing a checkpoint.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "stopped at day {day}; checkpoint {checkpoint}; continue with `trabecula resume {run_dir}`"
+)]
+pub struct Interrupted {
+    pub day: f64,
+    pub checkpoint: String,
+    pub run_dir: String,
 }
 
 /// Wall times of a run's phases, in seconds.
@@ -53,12 +77,16 @@ pub struct RunRecord {
     pub scene: Scene,
     pub seed: u64,
     pub adapter: AdapterSummary,
-    pub lattice: LatticeOrigin,
+    /// How the lattice was made ([`crate::lattice::LatticeOrigin`]).
+    pub lattice: serde_json::Value,
     pub steps: u32,
     pub osteocytes_seeded: u32,
     /// GPU memory held by the simulation state at the end, bytes.
     pub gpu_bytes: u64,
     pub timings: Timings,
+    /// Day the run was last resumed from a checkpoint, if it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_from_day: Option<f64>,
     pub status: String,
 }
 
@@ -71,12 +99,28 @@ pub struct RunSummary {
     pub timings: Timings,
 }
 
+/// A run between steps: everything the loop carries.
+struct Progress {
+    sim: Simulation,
+    series: TimeSeries,
+    morph: Morphometry,
+    last_morph_day: f64,
+    snapshots: Option<Snapshots>,
+    record: RunRecord,
+    /// Wall time before this process took the run over, s.
+    elapsed_before_s: f64,
+}
+
 /// Runs `scene` headless into `opts.out_dir`.
 pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<RunSummary> {
     let t0 = Instant::now();
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("creating the run folder {}", opts.out_dir.display()))?;
     log::info!("adapter: {}", ctx.summary.one_line());
+    // A fresh run replaces the checkpoints of an earlier run in this folder.
+    for old in checkpoint::list(&opts.out_dir) {
+        std::fs::remove_file(&old).with_context(|| format!("removing {}", old.display()))?;
+    }
 
     let (lat, origin) = lattice::from_scene(ctx, scene).context("building the lattice")?;
     let lattice_s = t0.elapsed().as_secs_f64();
@@ -87,7 +131,7 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
         scene: scene.clone(),
         seed: scene.seed,
         adapter: ctx.summary.clone(),
-        lattice: origin,
+        lattice: serde_json::to_value(&origin)?,
         steps: scene.steps(),
         osteocytes_seeded: 0,
         gpu_bytes: 0,
@@ -95,6 +139,7 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
             lattice_s,
             ..Default::default()
         },
+        resumed_from_day: None,
         status: "running".into(),
     };
     write_record(&opts.out_dir, &record)?;
@@ -102,41 +147,188 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
         .write(&opts.out_dir.join("lattice_start.mhd"))
         .context("writing lattice_start.mhd")?;
 
-    let steps = scene.steps();
-    let mut sim = Simulation::new(ctx, scene, &lat, 64).context("setting up the simulation")?;
+    let mut sim = Simulation::new(ctx, scene, &lat, checkpoint::WORKGROUP)
+        .context("setting up the simulation")?;
     record.osteocytes_seeded = sim.state.cell(CellType::Osteocyte).len;
-    let morph_every = scene.outputs.morphometry_every_days as f64;
-    let morph_on = scene.outputs.morphometry;
-    let mut morph = if morph_on {
+    let morph = if scene.outputs.morphometry {
         lattice_morphometry(&lat)
     } else {
         super::metrics::unmeasured()
     };
-    let mut last_morph_day = 0.0;
     let mut series = TimeSeries::default();
-    let csv = opts.out_dir.join("timeseries.csv");
     let day0 = sim.measure(ctx);
     series
         .rows
         .push(Metrics::new(&day0, &morph, t0.elapsed().as_secs_f64()));
-    series.write_csv(&csv)?;
+    series.write_csv(&opts.out_dir.join("timeseries.csv"))?;
+    let mut snapshots = Snapshots::new(&opts.out_dir, scene.outputs.volumes_every_days);
+    if let Some(s) = &mut snapshots {
+        s.write(ctx, &sim, day0.load_factor)
+            .context("writing the day-0 snapshot")?;
+    }
+    let progress = Progress {
+        sim,
+        series,
+        morph,
+        last_morph_day: 0.0,
+        snapshots,
+        record,
+        elapsed_before_s: 0.0,
+    };
+    drive(ctx, progress, opts, t0)
+}
 
-    let bar = progress_bar(opts.progress, steps);
-    let t_steps = Instant::now();
-    for step in 1..=steps {
-        let report = sim
-            .advance(ctx)
-            .with_context(|| format!("step {step} (day {})", sim.day()))?;
-        let day = report.day;
-        let due = morph_every > 0.0 && day - last_morph_day >= morph_every - 1e-9;
-        if morph_on && (due || step == steps) {
-            morph = lattice_morphometry(&sim.read_lattice(ctx));
-            last_morph_day = day;
+/// Continues the run in `opts.out_dir` from its newest checkpoint, to the
+/// scene's last day or to `days` if given (a longer run).
+pub fn resume_run(ctx: &GpuContext, days: Option<u32>, opts: &RunOptions) -> Result<RunSummary> {
+    let t0 = Instant::now();
+    let dir = &opts.out_dir;
+    let path = checkpoint::latest(dir)?;
+    let ckpt = Checkpoint::read(&path)?;
+    let h = &ckpt.header;
+    let mut scene = h.scene.clone();
+    if let Some(d) = days {
+        if (d as f64) < h.day {
+            bail!(
+                "--days {d} is before the checkpoint's day {}; give a later last day",
+                h.day
+            );
         }
-        series
-            .rows
-            .push(Metrics::new(&report, &morph, t0.elapsed().as_secs_f64()));
-        series.write_csv(&csv)?;
+        scene.days = d;
+    }
+    log::info!(
+        "resuming {} from day {} ({}) to day {}",
+        dir.display(),
+        h.day,
+        path.display(),
+        scene.days
+    );
+    let mut sim = ckpt.restore(ctx).context("restoring the checkpoint")?;
+    sim.scene = scene.clone();
+    let rows = rows_from_csv(&h.run.timeseries_csv).context("the checkpoint's time series")?;
+    if rows.len() != h.step as usize + 1 {
+        bail!(
+            "the checkpoint's time series has {} rows for step {}",
+            rows.len(),
+            h.step
+        );
+    }
+    let last = *rows.last().expect("a row");
+    let morph = Morphometry {
+        bv_tv: last.bv_tv,
+        bs_bv_per_mm: last.bs_bv_per_mm,
+        tb_th_um: last.tb_th_um,
+        tb_sp_um: last.tb_sp_um,
+        tb_n_per_mm: last.tb_n_per_mm,
+        conn_d_per_mm3: last.conn_d_per_mm3,
+        euler_characteristic: 0,
+        delta_chi: f64::NAN,
+    };
+    let series = TimeSeries { rows };
+    // Rows past the checkpoint (a run killed later) are replaced.
+    series.write_csv(&dir.join("timeseries.csv"))?;
+    let mut snapshots = Snapshots::new(dir, scene.outputs.volumes_every_days);
+    if let Some(s) = &mut snapshots {
+        s.resume_at(h.day);
+    }
+    let record = RunRecord {
+        program: env!("CARGO_PKG_NAME").into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        command_line: opts.command_line.clone(),
+        scene: scene.clone(),
+        seed: scene.seed,
+        adapter: ctx.summary.clone(),
+        lattice: h.run.lattice_origin.clone(),
+        steps: scene.steps(),
+        osteocytes_seeded: h.run.osteocytes_seeded,
+        gpu_bytes: 0,
+        timings: Timings {
+            lattice_s: h.run.lattice_s,
+            ..Default::default()
+        },
+        resumed_from_day: Some(h.day),
+        status: "running".into(),
+    };
+    write_record(dir, &record)?;
+    let progress = Progress {
+        sim,
+        series,
+        morph,
+        last_morph_day: h.run.last_morph_day,
+        snapshots,
+        record,
+        elapsed_before_s: h.run.elapsed_s,
+    };
+    drive(ctx, progress, opts, t0)
+}
+
+/// Steps to the scene's last day, writing rows, snapshots and checkpoints,
+/// then the final outputs.
+fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> Result<RunSummary> {
+    let scene = p.sim.scene.clone();
+    let dir = &opts.out_dir;
+    let csv = dir.join("timeseries.csv");
+    let steps = scene.steps();
+    let morph_every = scene.outputs.morphometry_every_days as f64;
+    let morph_on = scene.outputs.morphometry;
+    let ckpt_every = opts.checkpoint_every_days as f64;
+    let mut last_ckpt_day = p.sim.day();
+    let wall = |t0: &Instant, before: f64| before + t0.elapsed().as_secs_f64();
+
+    let first_step = p.sim.step + 1;
+    let bar = progress_bar(opts.progress, steps);
+    if let Some(b) = &bar {
+        b.set_position(p.sim.step as u64);
+    }
+    let t_steps = Instant::now();
+    for step in first_step..=steps {
+        let report = p
+            .sim
+            .advance(ctx)
+            .with_context(|| format!("step {step} (day {})", p.sim.day()))?;
+        let day = report.day;
+        let due = morph_every > 0.0 && day - p.last_morph_day >= morph_every - 1e-9;
+        if morph_on && (due || step == steps) {
+            p.morph = lattice_morphometry(&p.sim.read_lattice(ctx));
+            // The final forced measurement is not part of the schedule.
+            if due {
+                p.last_morph_day = day;
+            }
+        }
+        p.series.rows.push(Metrics::new(
+            &report,
+            &p.morph,
+            wall(&t0, p.elapsed_before_s),
+        ));
+        p.series.write_csv(&csv)?;
+        if let Some(s) = &mut p.snapshots
+            && (s.due(day) || step == steps)
+        {
+            s.write(ctx, &p.sim, report.load_factor)
+                .with_context(|| format!("writing the day-{day} snapshot"))?;
+        }
+        let stop = opts.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
+        let ckpt_due = ckpt_every > 0.0 && day - last_ckpt_day >= ckpt_every - 1e-9;
+        if ckpt_due || stop {
+            let path = write_checkpoint(ctx, &p, dir, wall(&t0, p.elapsed_before_s))?;
+            last_ckpt_day = day;
+            if stop && step < steps {
+                if let Some(b) = &bar {
+                    b.abandon();
+                }
+                p.record.status = "interrupted".into();
+                p.record.gpu_bytes = p.sim.state.gpu_bytes();
+                p.record.timings.steps_s = t_steps.elapsed().as_secs_f64();
+                p.record.timings.total_s = wall(&t0, p.elapsed_before_s);
+                write_record(dir, &p.record)?;
+                return Err(Interrupted {
+                    day,
+                    checkpoint: path.display().to_string(),
+                    run_dir: dir.display().to_string(),
+                }
+                .into());
+            }
+        }
         match &bar {
             Some(b) => b.inc(1),
             None => {
@@ -157,21 +349,103 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
     if let Some(b) = bar {
         b.finish();
     }
-    record.gpu_bytes = sim.state.gpu_bytes();
-    let lat = sim.read_lattice(ctx);
+    let mut record = p.record;
+    record.gpu_bytes = p.sim.state.gpu_bytes();
+    let lat = p.sim.read_lattice(ctx);
     lat.to_volume()
-        .write(&opts.out_dir.join("lattice_end.mhd"))
+        .write(&dir.join("lattice_end.mhd"))
         .context("writing lattice_end.mhd")?;
+    crate::io::plot::write_run_plots(&p.series.rows, dir).context("writing plots")?;
     record.timings.steps_s = t_steps.elapsed().as_secs_f64();
-    record.timings.total_s = t0.elapsed().as_secs_f64();
+    record.timings.total_s = wall(&t0, p.elapsed_before_s);
     record.status = "finished".into();
-    write_record(&opts.out_dir, &record)?;
+    write_record(dir, &record)?;
     Ok(RunSummary {
-        out_dir: opts.out_dir.clone(),
-        first: series.rows[0],
-        last: *series.rows.last().expect("a row"),
+        out_dir: dir.clone(),
+        first: p.series.rows[0],
+        last: *p.series.rows.last().expect("a row"),
         timings: record.timings,
     })
+}
+
+fn write_checkpoint(ctx: &GpuContext, p: &Progress, dir: &Path, elapsed_s: f64) -> Result<PathBuf> {
+    // The CSV was rewritten with every row up to this step just before.
+    let csv = dir.join("timeseries.csv");
+    let timeseries_csv =
+        std::fs::read_to_string(&csv).with_context(|| format!("reading {}", csv.display()))?;
+    let run = RunProgress {
+        timeseries_csv,
+        last_morph_day: p.last_morph_day,
+        lattice_origin: p.record.lattice.clone(),
+        osteocytes_seeded: p.record.osteocytes_seeded,
+        lattice_s: p.record.timings.lattice_s,
+        elapsed_s,
+    };
+    let ckpt = Checkpoint::capture(ctx, &p.sim, run);
+    let path = checkpoint::save(dir, &ckpt)?;
+    log::info!("checkpoint at day {}: {}", p.sim.day(), path.display());
+    Ok(path)
+}
+
+/// Rows of a `timeseries.csv`.
+pub fn rows_from_csv(text: &str) -> Result<Vec<Metrics>> {
+    let cols = Columns::parse_csv(text)?;
+    let c = |name: &str| cols.get(name);
+    let (day, phase, gravity, load) = (c("day")?, c("phase")?, c("gravity")?, c("load_factor")?);
+    let (bv_tv, mineral, bs_bv) = (c("bv_tv")?, c("mineral_mean")?, c("bs_bv_per_mm")?);
+    let (th, sp, tb_n, conn) = (
+        c("tb_th_um")?,
+        c("tb_sp_um")?,
+        c("tb_n_per_mm")?,
+        c("conn_d_per_mm3")?,
+    );
+    let (ocy, apo, oc, ob) = (
+        c("osteocytes_alive")?,
+        c("osteocytes_apoptotic")?,
+        c("osteoclasts")?,
+        c("osteoblasts")?,
+    );
+    let (res, form, stim, rankl, scl, wall) = (
+        c("resorbed_mm3")?,
+        c("formed_mm3")?,
+        c("mean_stimulus")?,
+        c("mean_rankl")?,
+        c("mean_sclerostin")?,
+        c("wall_s")?,
+    );
+    let (modulus, fe_iter, fe_res) = (
+        c("apparent_modulus_mpa")?,
+        c("fe_iterations")?,
+        c("fe_relative_residual")?,
+    );
+    Ok((0..cols.len())
+        .map(|i| Metrics {
+            day: day[i],
+            phase: phase[i] as i64,
+            gravity: gravity[i],
+            load_factor: load[i],
+            bv_tv: bv_tv[i],
+            mineral_mean: mineral[i],
+            bs_bv_per_mm: bs_bv[i],
+            tb_th_um: th[i],
+            tb_sp_um: sp[i],
+            tb_n_per_mm: tb_n[i],
+            conn_d_per_mm3: conn[i],
+            osteocytes_alive: ocy[i] as u32,
+            osteocytes_apoptotic: apo[i] as u32,
+            osteoclasts: oc[i] as u32,
+            osteoblasts: ob[i] as u32,
+            resorbed_mm3: res[i],
+            formed_mm3: form[i],
+            mean_stimulus: stim[i],
+            mean_rankl: rankl[i],
+            mean_sclerostin: scl[i],
+            apparent_modulus_mpa: modulus[i],
+            fe_iterations: fe_iter[i] as u32,
+            fe_relative_residual: fe_res[i],
+            wall_s: wall[i],
+        })
+        .collect())
 }
 
 fn write_record(dir: &Path, record: &RunRecord) -> Result<()> {

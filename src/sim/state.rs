@@ -147,6 +147,37 @@ impl SimState {
         })
     }
 
+    /// The buffers a checkpoint saves and restores whole, by name: every
+    /// lattice field and the small result buffers (agents are saved by
+    /// length, separately). A new GPU buffer of the state is one line here.
+    pub fn named_buffers(&self) -> Vec<(&'static str, &wgpu::Buffer)> {
+        let f = &self.fields;
+        vec![
+            ("mineral", &f.mineral),
+            ("sed", &f.sed),
+            ("rankl", &f.rankl),
+            ("rankl_tmp", &f.rankl_tmp),
+            ("sclerostin", &f.sclerostin),
+            ("sclerostin_tmp", &f.sclerostin_tmp),
+            ("rankl_source", &f.rankl_source),
+            ("sclerostin_source", &f.sclerostin_source),
+            ("coupling", &f.coupling),
+            ("resorbed", &f.resorbed),
+            ("formed", &f.formed),
+            ("occupant", &f.occupant),
+            ("claims", &f.claims),
+            ("oc_flags", &f.oc_flags),
+            ("ob_flags", &f.ob_flags),
+            ("oc_offsets", &f.oc_offsets),
+            ("ob_offsets", &f.ob_offsets),
+            ("scratch_a", &f.scratch_a),
+            ("scratch_b", &f.scratch_b),
+            ("totals", &self.totals),
+            ("counts", &self.counts),
+            ("sums", &self.sums),
+        ]
+    }
+
     pub fn cell(&self, kind: CellType) -> &AgentBuffer {
         &self.cells[kind as usize]
     }

@@ -119,7 +119,7 @@ pub struct Simulation {
     /// Where the unit-load SED comes from, and when it is solved again.
     pub mechanics: Mechanics,
     /// Bone voxels after the last step (the reference for re-solving).
-    bone_voxels: f64,
+    pub bone_voxels: f64,
 }
 
 fn encoder(ctx: &GpuContext) -> wgpu::CommandEncoder {

@@ -1,0 +1,287 @@
+//! PNG plots of a run's time series: `plots/bone.png` (BV/TV and mean
+//! mineral relative to day 0) and `plots/cells.png` (cell counts), drawn
+//! with plotters into memory, encoded with `png` and written atomically.
+//! Labels use a font compiled into the binary, so plots need no system fonts.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::{Context, Result, anyhow, bail};
+use plotters::prelude::*;
+
+use super::write_atomic_bytes;
+use crate::sim::Metrics;
+
+/// Plot size in pixels.
+const WIDTH_PX: u32 = 900;
+const HEIGHT_PX: u32 = 560;
+const FONT: &str = "sans-serif";
+
+/// Series colours (colour-blind-safe Okabe–Ito), in legend order.
+pub const COLOURS: [RGBColor; 4] = [
+    RGBColor(0, 114, 178),
+    RGBColor(213, 94, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+];
+
+/// Named numeric columns of a time series (a `timeseries.csv`).
+#[derive(Debug, Clone, Default)]
+pub struct Columns(HashMap<String, Vec<f64>>);
+
+impl Columns {
+    /// The columns of `rows`, named as in `timeseries.csv`.
+    pub fn from_rows(rows: &[Metrics]) -> Self {
+        let mut cols: HashMap<String, Vec<f64>> = HashMap::new();
+        for row in rows {
+            let value = serde_json::to_value(row).expect("metrics serialise");
+            for name in Metrics::COLUMNS {
+                // NaN serialises as null: keep it NaN.
+                let v = value[name].as_f64().unwrap_or(f64::NAN);
+                cols.entry(name.to_string()).or_default().push(v);
+            }
+        }
+        Self(cols)
+    }
+
+    /// Parses a CSV with a header row of column names and numeric cells
+    /// (`nan` allowed).
+    pub fn read_csv(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse_csv(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    pub fn parse_csv(text: &str) -> Result<Self> {
+        let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+        let header: Vec<String> = lines
+            .next()
+            .ok_or_else(|| anyhow!("the file is empty (no header row)"))?
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .collect();
+        let mut cols: Vec<Vec<f64>> = vec![Vec::new(); header.len()];
+        for (i, line) in lines.enumerate() {
+            let cells: Vec<&str> = line.split(',').collect();
+            if cells.len() != header.len() {
+                bail!(
+                    "row {} has {} cells, the header has {}",
+                    i + 2,
+                    cells.len(),
+                    header.len()
+                );
+            }
+            for (col, cell) in cols.iter_mut().zip(cells) {
+                let v = cell
+                    .trim()
+                    .parse::<f64>()
+                    .map_err(|_| anyhow!("row {}: {:?} is not a number", i + 2, cell.trim()))?;
+                col.push(v);
+            }
+        }
+        Ok(Self(header.into_iter().zip(cols).collect()))
+    }
+
+    /// A column by name, or an error naming it.
+    pub fn get(&self, name: &str) -> Result<&[f64]> {
+        self.0
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or_else(|| anyhow!("the time series has no column {name:?}"))
+    }
+
+    /// Rows in the series.
+    pub fn len(&self) -> usize {
+        self.0.values().next().map_or(0, Vec::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One line of a plot.
+struct Line<'a> {
+    label: &'a str,
+    ys: Vec<f64>,
+}
+
+fn register_font() {
+    static FONT_ONCE: Once = Once::new();
+    FONT_ONCE.call_once(|| {
+        // The font is a valid TrueType file compiled in; failure is a build error.
+        plotters::style::register_font(FONT, FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT)
+            .unwrap_or_else(|_| panic!("the bundled plot font is invalid"));
+    });
+}
+
+/// Writes `plots/bone.png` and `plots/cells.png` under `run_dir` from the
+/// rows of a run.
+pub fn write_run_plots(rows: &[Metrics], run_dir: &Path) -> Result<()> {
+    write_plots(&Columns::from_rows(rows), run_dir)
+}
+
+/// Writes the plots of a run folder from its `timeseries.csv`.
+pub fn write_plots_from_csv(csv: &Path, run_dir: &Path) -> Result<()> {
+    write_plots(&Columns::read_csv(csv)?, run_dir)
+}
+
+/// Writes `plots/bone.png` and `plots/cells.png` under `run_dir`.
+pub fn write_plots(cols: &Columns, run_dir: &Path) -> Result<()> {
+    if cols.is_empty() {
+        bail!("the time series has no rows to plot");
+    }
+    let dir = run_dir.join("plots");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let day = cols.get("day")?;
+
+    let relative = |name: &str| -> Result<Vec<f64>> {
+        let v = cols.get(name)?;
+        let base = v[0];
+        // A zero day-0 value has no relative change: leave the line out.
+        Ok(v.iter()
+            .map(|&x| {
+                if base.is_finite() && base != 0.0 {
+                    x / base
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect())
+    };
+    let bone = [
+        Line {
+            label: "BV/TV",
+            ys: relative("bv_tv")?,
+        },
+        Line {
+            label: "mean mineral",
+            ys: relative("mineral_mean")?,
+        },
+    ];
+    let png = draw(
+        "Bone relative to day 0",
+        "relative to day 0",
+        day,
+        &bone,
+        false,
+    )?;
+    write_atomic_bytes(&dir.join("bone.png"), &png).context("writing plots/bone.png")?;
+
+    let cells: Vec<Line> = [
+        ("osteocytes_alive", "osteocytes (alive)"),
+        ("osteocytes_apoptotic", "osteocytes (apoptotic)"),
+        ("osteoclasts", "osteoclasts"),
+        ("osteoblasts", "osteoblasts"),
+    ]
+    .into_iter()
+    .map(|(name, label)| {
+        Ok(Line {
+            label,
+            ys: cols.get(name)?.to_vec(),
+        })
+    })
+    .collect::<Result<_>>()?;
+    let png = draw("Cells", "count", day, &cells, true)?;
+    write_atomic_bytes(&dir.join("cells.png"), &png).context("writing plots/cells.png")?;
+    Ok(())
+}
+
+/// Finite (min, max) over all lines, padded so a flat line sits mid-plot.
+fn y_range(lines: &[Line], from_zero: bool) -> (f64, f64) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for y in lines.iter().flat_map(|l| &l.ys).filter(|y| y.is_finite()) {
+        lo = lo.min(*y);
+        hi = hi.max(*y);
+    }
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    if from_zero {
+        lo = lo.min(0.0);
+    }
+    let span = hi - lo;
+    // 5 % headroom; a flat series gets ±1 % of its value (or ±1).
+    let pad = if span > 0.0 {
+        0.05 * span
+    } else {
+        (0.01 * hi.abs()).max(if hi == 0.0 { 1.0 } else { 0.0 })
+    };
+    (if from_zero { lo } else { lo - pad }, hi + pad)
+}
+
+/// Draws `lines` against `xs` and returns the PNG bytes.
+fn draw(
+    title: &str,
+    y_label: &str,
+    xs: &[f64],
+    lines: &[Line],
+    from_zero: bool,
+) -> Result<Vec<u8>> {
+    register_font();
+    let mut rgb = vec![0u8; (WIDTH_PX * HEIGHT_PX * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_error)?;
+        let x_max = xs.iter().copied().fold(0.0_f64, f64::max).max(1.0);
+        let x_min = xs.iter().copied().fold(x_max, f64::min).min(0.0);
+        let (y_lo, y_hi) = y_range(lines, from_zero);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 26))
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(80)
+            .build_cartesian_2d(x_min..x_max, y_lo..y_hi)
+            .map_err(plot_error)?;
+        chart
+            .configure_mesh()
+            .x_desc("day")
+            .x_label_formatter(&|d| format!("{d:.0}"))
+            .y_desc(y_label)
+            .label_style((FONT, 16))
+            .draw()
+            .map_err(plot_error)?;
+        for (i, line) in lines.iter().enumerate() {
+            let colour = COLOURS[i % COLOURS.len()];
+            let points: Vec<(f64, f64)> = xs
+                .iter()
+                .zip(&line.ys)
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .map(|(&x, &y)| (x, y))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+                .map_err(plot_error)?
+                .label(line.label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font((FONT, 16))
+            .draw()
+            .map_err(plot_error)?;
+        root.present().map_err(plot_error)?;
+    }
+    encode_png(&rgb, WIDTH_PX, HEIGHT_PX)
+}
+
+fn plot_error<E: std::fmt::Debug>(e: E) -> anyhow::Error {
+    anyhow!("drawing a plot: {e:?}")
+}
+
+fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, width, height);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header()?;
+    w.write_image_data(rgb)?;
+    w.finish()?;
+    Ok(out)
+}

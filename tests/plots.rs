@@ -1,0 +1,121 @@
+//! PNG plots of a run's time series: files, sizes, where the lines go, and
+//! the same picture from rows as from the CSV they were written to.
+
+use trabecula::io::plot::{COLOURS, Columns, write_plots_from_csv, write_run_plots};
+use trabecula::sim::{Metrics, TimeSeries};
+
+fn row(day: f64, bv_tv: f64) -> Metrics {
+    Metrics {
+        day,
+        phase: 0,
+        gravity: 1.0,
+        load_factor: 1.0,
+        bv_tv,
+        mineral_mean: 0.25,
+        bs_bv_per_mm: f64::NAN,
+        tb_th_um: 100.0,
+        tb_sp_um: 500.0,
+        tb_n_per_mm: 1.5,
+        conn_d_per_mm3: 4.0,
+        osteocytes_alive: 1000 - day as u32,
+        osteocytes_apoptotic: day as u32,
+        osteoclasts: 10 + day as u32,
+        osteoblasts: 20,
+        resorbed_mm3: 0.0,
+        formed_mm3: 0.0,
+        mean_stimulus: 0.01,
+        mean_rankl: 1.0,
+        mean_sclerostin: 1.0,
+        apparent_modulus_mpa: 400.0,
+        fe_iterations: 0,
+        fe_relative_residual: f64::NAN,
+        wall_s: day * 0.1,
+    }
+}
+
+/// Rows where BV/TV rises 20 % over 20 days and mineral stays flat.
+fn rising() -> Vec<Metrics> {
+    (0..=20)
+        .map(|d| row(d as f64, 0.2 * (1.0 + 0.01 * d as f64)))
+        .collect()
+}
+
+fn decode(path: &std::path::Path) -> (u32, u32, Vec<u8>) {
+    let dec = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = dec.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
+/// Mean row of the pixels of `colour` with x in [x0, x1) (fractions of width).
+fn mean_y(img: &(u32, u32, Vec<u8>), colour: [u8; 3], x0: f64, x1: f64) -> Option<f64> {
+    let (w, h, px) = img;
+    let (mut sum, mut n) = (0.0, 0);
+    for y in 0..*h {
+        for x in (x0 * *w as f64) as u32..(x1 * *w as f64) as u32 {
+            let i = 3 * (y * w + x) as usize;
+            if px[i..i + 3] == colour {
+                sum += y as f64;
+                n += 1;
+            }
+        }
+    }
+    (n > 0).then(|| sum / n as f64)
+}
+
+#[test]
+fn bone_plot_line_rises_with_bv_tv() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run_plots(&rising(), dir.path()).unwrap();
+    let img = decode(&dir.path().join("plots/bone.png"));
+    assert_eq!((img.0, img.1), (900, 560));
+    let blue = [COLOURS[0].0, COLOURS[0].1, COLOURS[0].2];
+    // Screen y grows downwards: a rising line sits higher (smaller y) later.
+    let early = mean_y(&img, blue, 0.15, 0.3).expect("BV/TV line drawn early");
+    let late = mean_y(&img, blue, 0.5, 0.65).expect("BV/TV line drawn late");
+    assert!(early > late + 20.0, "early y {early}, late y {late}");
+    let cells = decode(&dir.path().join("plots/cells.png"));
+    assert_eq!((cells.0, cells.1), (900, 560));
+    for c in COLOURS {
+        assert!(
+            mean_y(&cells, [c.0, c.1, c.2], 0.1, 0.7).is_some(),
+            "cell line {c:?} missing"
+        );
+    }
+}
+
+#[test]
+fn plots_from_csv_match_plots_from_rows() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let rows = rising();
+    write_run_plots(&rows, a.path()).unwrap();
+    let csv = b.path().join("timeseries.csv");
+    TimeSeries { rows }.write_csv(&csv).unwrap();
+    write_plots_from_csv(&csv, b.path()).unwrap();
+    for name in ["bone.png", "cells.png"] {
+        let pa = std::fs::read(a.path().join("plots").join(name)).unwrap();
+        let pb = std::fs::read(b.path().join("plots").join(name)).unwrap();
+        assert!(pa == pb, "{name} differs between rows and CSV");
+    }
+}
+
+#[test]
+fn bad_time_series_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("timeseries.csv");
+    std::fs::write(&csv, "day,bv_tv\n0,0.2\n1,0.21\n").unwrap();
+    let e = format!("{:#}", write_plots_from_csv(&csv, dir.path()).unwrap_err());
+    assert!(e.contains("mineral_mean"), "{e}");
+    std::fs::write(&csv, "day,bv_tv\n0,0.2\n1,0.2").unwrap();
+    assert!(Columns::read_csv(&csv).is_ok());
+    std::fs::write(&csv, "day,bv_tv\n0,0.2\n1,").unwrap();
+    let e = format!("{:#}", Columns::read_csv(&csv).unwrap_err());
+    assert!(e.contains("row 3"), "{e}");
+    std::fs::write(&csv, "").unwrap();
+    let e = format!("{:#}", write_plots_from_csv(&csv, dir.path()).unwrap_err());
+    assert!(e.contains("empty"), "{e}");
+}
