@@ -221,9 +221,9 @@ fn remodel_resorbs_and_forms_what_the_cpu_twin_says() {
     let sb = storage_buffer_init(d, "s", &sclerostin);
     let pb = uniform_buffer(d, "p", &p);
     let mut enc = d.create_command_encoder(&Default::default());
-    Remodel::new(&ctx, 64)
-        .unwrap()
-        .record(&ctx, &mut enc, &pb, &mb, &ob, &ocb, &cb, &rb, &fb, &sb, n as u32);
+    Remodel::new(&ctx, 64).unwrap().record(
+        &ctx, &mut enc, &pb, &mb, &ob, &ocb, &cb, &rb, &fb, &sb, n as u32,
+    );
     ctx.submit_and_wait(enc);
     let m1: Vec<f32> = read_buffer(d, &ctx.queue, &mb, 0, n as u64);
     let r: Vec<f32> = read_buffer(d, &ctx.queue, &rb, 0, n as u64);

@@ -44,6 +44,6 @@ struct StepParams {
     next_osteocyte_id: u32,           // ids of cells born this step start here
     next_osteoclast_id: u32,
     next_osteoblast_id: u32,
-    _pad0: u32,
+    ob_sclerostin_hill: f32,          // Hill exponent of sclerostin's brake on osteoblasts
     _pad1: u32,
 }
