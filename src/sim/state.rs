@@ -51,9 +51,18 @@ impl AgentScratch {
         }
     }
 
-    fn fit(&mut self, device: &wgpu::Device, capacity: u32) {
+    /// Grows to `capacity`, keeping the flags and slots already recorded:
+    /// a step grows capacity between its fate scans and the compaction
+    /// that reads them.
+    fn fit(&mut self, device: &wgpu::Device, enc: &mut wgpu::CommandEncoder, capacity: u32) {
         if capacity > self.capacity {
-            *self = Self::new(device, capacity);
+            let grown = Self::new(device, capacity);
+            let bytes = 4 * self.capacity as u64;
+            if bytes > 0 {
+                enc.copy_buffer_to_buffer(&self.keep, 0, &grown.keep, 0, bytes);
+                enc.copy_buffer_to_buffer(&self.slots, 0, &grown.slots, 0, bytes);
+            }
+            *self = grown;
         }
     }
 }
@@ -202,9 +211,9 @@ impl SimState {
         let i = kind as usize;
         if self.cells[i].reserve(&ctx.device, enc, needed) {
             let cap = self.cells[i].capacity;
-            self.scratch[i].fit(&ctx.device, cap);
+            self.scratch[i].fit(&ctx.device, enc, cap);
             if kind == CellType::Osteoblast {
-                self.embed.fit(&ctx.device, cap);
+                self.embed.fit(&ctx.device, enc, cap);
             }
         }
         Ok(())
