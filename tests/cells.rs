@@ -555,3 +555,41 @@ fn sensing_writes_sources_by_its_formula_and_kills_at_the_disuse_hazard() {
         "{died} apoptoses, expected {expected_deaths:.0} ± {sd:.0}"
     );
 }
+
+/// Capacity grows between a step's fate scans and its compaction: the
+/// survival flags and slots already recorded must survive the growth (a
+/// lost copy once wiped most osteocytes when embedding outgrew the buffer).
+#[test]
+fn growing_capacity_keeps_recorded_survival_flags() {
+    use trabecula::cells::CellType;
+    use trabecula::sim::state::SimState;
+    let ctx = common::gpu();
+    let dims = [16, 16, 16];
+    let lat = Lattice {
+        dims,
+        voxel_size_um: 20.0,
+        mineral: slab(dims, 8),
+    };
+    let n = lat.mineral.len();
+    let mut state = SimState::new(&ctx, &lat, &vec![0.0; n]).unwrap();
+    let kind = CellType::Osteocyte;
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    state.reserve(&ctx, &mut enc, kind, 100).unwrap();
+    ctx.submit_and_wait(enc);
+    let cap = state.cell(kind).capacity;
+    let keep: Vec<u32> = (0..cap).map(|k| k % 3).collect();
+    let slots: Vec<u32> = (0..cap).map(|k| 7 * k + 1).collect();
+    let s = &state.scratch[kind as usize];
+    ctx.queue.write_buffer(&s.keep, 0, bytemuck::cast_slice(&keep));
+    ctx.queue.write_buffer(&s.slots, 0, bytemuck::cast_slice(&slots));
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    state.reserve(&ctx, &mut enc, kind, 4 * cap + 10).unwrap();
+    ctx.submit_and_wait(enc);
+    let s = &state.scratch[kind as usize];
+    assert!(s.capacity >= 4 * cap + 10);
+    let d = &ctx.device;
+    let keep2: Vec<u32> = read_buffer(d, &ctx.queue, &s.keep, 0, cap as u64);
+    let slots2: Vec<u32> = read_buffer(d, &ctx.queue, &s.slots, 0, cap as u64);
+    assert_eq!(keep2, keep);
+    assert_eq!(slots2, slots);
+}
