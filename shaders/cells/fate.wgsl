@@ -59,14 +59,15 @@ fn fate_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
             // Its bone was resorbed from under it: an osteoblast forms only
             // on bone, so it is lost rather than leave matrix in the marrow.
             a.state = STATE_DEAD;
+        } else if mineral[a.voxel] >= 1.0
+            && rng_uniform(P.seed, P.step, a.id, PURPOSE_EMBED) < P.osteocyte_seed_prob {
+            // It has filled its voxel: with the lacunar density of bone it
+            // stays inside as an osteocyte, so new bone is populated like
+            // old (the osteocyte network is renewed by remodeling).
+            a.state = STATE_EMBED;
         } else if a.age_days >= P.ob_lifespan_days {
-            // Embedded in its own new bone, or retired as a lining cell.
-            let u = rng_uniform(P.seed, P.step, a.id, PURPOSE_EMBED);
-            if mineral[a.voxel] >= 0.5 && u < P.ob_embed_fraction {
-                a.state = STATE_EMBED;
-            } else {
-                a.state = STATE_DEAD;
-            }
+            // Retired as a lining cell.
+            a.state = STATE_DEAD;
         }
         cells[k] = a;
     }

@@ -62,19 +62,19 @@ parameter_section!(
     /// Apoptosis hazard at habitual load (osteocyte lifespan of decades).
     apoptosis_basal_per_day: 1e-4, 5e-4, 0.0, 1.0, " /day";
     /// Extra apoptosis hazard at full disuse (Aguirre 2006: rises within 3 days).
-    apoptosis_disuse_per_day: 0.004, 0.03, 0.0, 1.0, " /day";
+    apoptosis_disuse_per_day: 0.002, 0.03, 0.0, 1.0, " /day";
     /// Days an apoptotic osteocyte keeps signalling before it is cleared.
     apoptotic_clear_days: 5.0, 5.0, 0.5, 100.0, " days";
     /// RANKL secretion relative increase at full disuse (Xiong 2011; Nakashima 2011).
-    rankl_disuse_gain: 2.0, 2.0, 0.0, 100.0, "";
+    rankl_disuse_gain: 1.0, 2.0, 0.0, 100.0, "";
     /// RANKL of an apoptotic osteocyte relative to a live one (Cheung 2016; Kennedy 2012).
     rankl_apoptotic_factor: 10.0, 10.0, 1.0, 1000.0, "";
     /// Sclerostin secretion relative increase at full disuse (Robling 2008; Spatz 2015).
-    sclerostin_disuse_gain: 1.5, 1.5, 0.0, 100.0, "";
+    sclerostin_disuse_gain: 1.0, 1.5, 0.0, 100.0, "";
     /// Sclerostin suppression per unit overload (Robling 2008).
     sclerostin_overload_gain: 2.0, 2.0, 0.0, 100.0, "";
     /// Osteoclast recruitment per surface voxel per day at saturating RANKL.
-    osteoclast_recruit_per_day: 6e-4, 3e-3, 0.0, 10.0, " /day";
+    osteoclast_recruit_per_day: 6e-4, 6e-3, 0.0, 10.0, " /day";
     /// Effective RANKL (relative to the basal mean) of half-maximal recruitment.
     osteoclast_rankl_half: 3.0, 3.0, 0.01, 1000.0, "";
     /// Bone resorbed by one osteoclast per day.
@@ -86,21 +86,19 @@ parameter_section!(
     /// Bias of osteoclast steps up the RANKL gradient (0 = unbiased walk).
     osteoclast_chemotaxis: 2.0, 2.0, 0.0, 100.0, "";
     /// Osteoblast recruitment per surface voxel per day at saturating drive.
-    osteoblast_recruit_per_day: 0.05, 0.2, 0.0, 10.0, " /day";
+    osteoblast_recruit_per_day: 0.035, 0.1, 0.0, 10.0, " /day";
     /// Coupling (voxel volumes resorbed nearby, decaying) of half-maximal recruitment.
     osteoblast_coupling_half: 0.5, 0.5, 0.001, 100.0, "";
     /// Effective sclerostin (relative to the basal mean) that halves recruitment.
     osteoblast_sclerostin_half: 1.0, 1.0, 0.01, 1000.0, "";
     /// Hill exponent of sclerostin's brake on osteoblast recruitment.
-    osteoblast_sclerostin_hill: 2.0, 2.0, 0.5, 6.0, "";
+    osteoblast_sclerostin_hill: 1.0, 2.0, 0.5, 6.0, "";
     /// Weight of strain overload (stimulus/reference − 1) in osteoblast recruitment.
     osteoblast_mech_weight: 1.0, 1.0, 0.0, 100.0, "";
     /// Mineral apposition rate (Lips 1978: 0.72; Kragstrup 1983: 0.63 µm/day human).
     apposition_um_per_day: 0.65, 1.5, 0.01, 50.0, " µm/day";
     /// Osteoblast lifespan (~3 months in humans: the formation period).
     osteoblast_lifespan_days: 90.0, 20.0, 1.0, 1000.0, " days";
-    /// Fraction of osteoblasts embedded as osteocytes at the end of life (10–20 %).
-    embed_fraction: 0.15, 0.15, 0.0, 1.0, "";
     /// Decay time of the coupling (reversal) signal left by resorption.
     coupling_days: 30.0, 10.0, 0.1, 1000.0, " days";
 });

@@ -280,7 +280,7 @@ impl Simulation {
             ob_mech_weight: v(c.osteoblast_mech_weight),
             ob_fill_fraction_per_day: (c.apposition_um_per_day.unwrap() / h) as f32,
             ob_lifespan_days: v(c.osteoblast_lifespan_days),
-            ob_embed_fraction: v(c.embed_fraction),
+            _pad0: 0,
             coupling_keep: (-dt / c.coupling_days.unwrap()).exp() as f32,
             osteocyte_seed_prob: (c.osteocyte_density_per_mm3.unwrap() * voxel_mm3).min(1.0) as f32,
             next_osteocyte_id: ocy.next_id,
@@ -511,6 +511,25 @@ impl Simulation {
         );
     }
 
+    /// Jacobi sweeps per step: the scene's count, but at least (L/h)² for
+    /// the longest diffusion length L = √(D_marrow/k), the sweeps one
+    /// relaxation over L takes — at small voxels (mouse) the scene's count
+    /// would leave the fields far from their quasi-steady state.
+    pub fn sweeps_per_step(&self) -> u32 {
+        let s = self.signals();
+        let h = self.state.voxel_size_um;
+        let len = |d: Option<f64>, k: Option<f64>| (d.unwrap() / k.unwrap()).sqrt();
+        let l = len(
+            s.rankl_diffusivity_marrow_um2_per_day,
+            s.rankl_decay_per_day,
+        )
+        .max(len(
+            s.sclerostin_diffusivity_marrow_um2_per_day,
+            s.sclerostin_decay_per_day,
+        ));
+        (s.sweeps_per_step.unwrap().ceil() as u32).max(((l / h).powi(2)).ceil() as u32)
+    }
+
     /// Brings the signals to their basal state before day 1: basal sources
     /// (sensing at habitual load, no apoptosis draws) and many sweeps.
     fn spin_up_signals(&mut self, ctx: &GpuContext) {
@@ -525,7 +544,7 @@ impl Simulation {
         params.apoptosis_disuse_per_day = 0.0;
         let p = uniform_buffer(&ctx.device, "spin-up params", &params);
         // A few days of sweeps: enough to settle the basal fields from zero.
-        let sweeps = 4 * self.signals().sweeps_per_step.unwrap() as u32;
+        let sweeps = 10 * self.sweeps_per_step();
         let mut enc = encoder(ctx);
         self.record_sensing_and_signals(ctx, &mut enc, &p, sweeps, true);
         ctx.submit_and_wait(enc);
@@ -536,7 +555,7 @@ impl Simulation {
         let t_start = self.day();
         let regime = self.scene.loading.regime_on(t_start);
         let n = self.state.n_voxels;
-        let sweeps = self.signals().sweeps_per_step.unwrap() as u32;
+        let sweeps = self.sweeps_per_step();
 
         // 1–2. Mechanics and stimulus: the unit-load SED field is solved
         // again when due; the daily stimulus is load_factor × SED, formed
