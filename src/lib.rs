@@ -14,3 +14,4 @@ pub mod scan;
 pub mod scene;
 pub mod signals;
 pub mod sim;
+pub mod validate;

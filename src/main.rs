@@ -128,6 +128,8 @@ enum Command {
     View(trabecula::render::app::ViewArgs),
     /// Render a scene after N days, or a run folder, to a PNG (no window needed).
     Render(trabecula::render::offscreen::RenderArgs),
+    /// Run the validation scenes (VALIDATION.md V1–V8) and compare with the published bands.
+    Validate(trabecula::validate::ValidateArgs),
 }
 
 fn main() -> ExitCode {
@@ -215,6 +217,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Mech(args) => trabecula::mech::mech_command(args),
         Command::View(args) => trabecula::render::app::view(args),
         Command::Render(args) => trabecula::render::offscreen::render_command(args),
+        Command::Validate(args) => trabecula::validate::validate_command(args),
         Command::Slice {
             volumes,
             out,

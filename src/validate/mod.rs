@@ -1,0 +1,392 @@
+//! `trabecula validate`: runs the validation scenes of VALIDATION.md (V1–V8)
+//! at a reduced lattice size over several seeds and compares each figure
+//! with its published band. Writes `validation.csv`, `validation.md`, each
+//! scenario's time series and plots; fails when a row fails.
+
+mod rows;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cells::CellType;
+use crate::cells::agents::{Agent, STATE_ALIVE, STATE_APOPTOTIC};
+use crate::gpu::GpuContext;
+use crate::io::write_atomic_bytes;
+use crate::lattice::{self, BONE_THRESHOLD, Lattice};
+use crate::morph::Morphometry;
+use crate::scene::{self, Scene};
+use crate::sim::metrics::{Metrics, TimeSeries, lattice_morphometry, unmeasured};
+use crate::sim::{Simulation, StepReport};
+
+pub use rows::{Band, RowResult};
+
+/// `trabecula validate` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ValidateArgs {
+    /// CI size: 32³ lattices and one seed.
+    #[arg(long)]
+    pub quick: bool,
+    /// Output folder.
+    #[arg(long, default_value = "validation")]
+    pub out: PathBuf,
+    /// Seeds per scenario (default: 1 with --quick, 3 otherwise).
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// Lattice edge in voxels for every scenario (default: 32 with --quick, 48 otherwise).
+    #[arg(long)]
+    pub size: Option<usize>,
+    /// Extra scene overrides for every scenario (`--set cells.x=1`), e.g. to
+    /// test a calibration.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// A validation scenario: a bundled scene and the overrides that make it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scenario {
+    Earth,
+    Iss,
+    BedRest,
+    MouseUnloaded,
+    MouseControl,
+    IssExercise,
+    IssExerciseBisphosphonate,
+    BedRestVibration,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 8] = [
+        Scenario::Earth,
+        Scenario::Iss,
+        Scenario::BedRest,
+        Scenario::MouseUnloaded,
+        Scenario::MouseControl,
+        Scenario::IssExercise,
+        Scenario::IssExerciseBisphosphonate,
+        Scenario::BedRestVibration,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Earth => "earth-homeostasis",
+            Scenario::Iss => "iss-6-months",
+            Scenario::BedRest => "bedrest-90d",
+            Scenario::MouseUnloaded => "mouse-hindlimb-unloading",
+            Scenario::MouseControl => "mouse-1g-control",
+            Scenario::IssExercise => "iss-exercise",
+            Scenario::IssExerciseBisphosphonate => "iss-exercise-bisphosphonate",
+            Scenario::BedRestVibration => "bedrest-vibration",
+        }
+    }
+
+    /// The bundled scene file and the overrides of this scenario.
+    fn scene_text(self) -> (&'static str, &'static str, &'static [&'static str]) {
+        macro_rules! bundled {
+            ($f:literal) => {
+                ($f, include_str!(concat!("../../scenes/", $f)))
+            };
+        }
+        let ((file, text), extra): ((&str, &str), &[&str]) = match self {
+            Scenario::Earth => (bundled!("earth-homeostasis.toml"), &[]),
+            Scenario::Iss => (bundled!("iss-6-months.toml"), &[]),
+            Scenario::BedRest => (bundled!("bedrest-90d.toml"), &[]),
+            Scenario::MouseUnloaded => (bundled!("mouse-hindlimb-unloading.toml"), &[]),
+            Scenario::MouseControl => (
+                bundled!("mouse-hindlimb-unloading.toml"),
+                &["loading.gravity=1.0"],
+            ),
+            Scenario::IssExercise => (bundled!("iss-exercise.toml"), &[]),
+            Scenario::IssExerciseBisphosphonate => {
+                (bundled!("iss-exercise-bisphosphonate.toml"), &[])
+            }
+            Scenario::BedRestVibration => (bundled!("bedrest-vibration.toml"), &[]),
+        };
+        (file, text, extra)
+    }
+
+    /// The scene at `size`³ with `seed` and the user's overrides.
+    pub fn scene(self, size: usize, seed: u64, user: &[String]) -> Result<Scene> {
+        let (file, text, extra) = self.scene_text();
+        let mut sets: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        sets.push(format!("lattice.dims=[{size},{size},{size}]"));
+        sets.push(format!("seed={seed}"));
+        // Structure is measured at the start and the end only.
+        sets.push("outputs.morphometry=false".into());
+        sets.extend(user.iter().cloned());
+        Ok(scene::parse(text, file, &sets)?)
+    }
+
+    /// Whether this run samples where osteoclasts are recruited (V5).
+    fn probes_recruitment(self) -> bool {
+        self == Scenario::MouseUnloaded
+    }
+}
+
+/// Where new osteoclasts appear relative to osteocytes (V5): mean distance
+/// (voxels) from each newborn osteoclast to the nearest apoptotic and to the
+/// nearest live osteocyte, and the same from surface voxels drawn evenly
+/// (what chance alone gives).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Proximity {
+    pub newborn: usize,
+    pub oc_to_apoptotic: f64,
+    pub oc_to_live: f64,
+    pub surface_to_apoptotic: f64,
+    pub surface_to_live: f64,
+}
+
+impl Proximity {
+    /// Distance to apoptotic osteocytes relative to chance, over the same
+    /// for live ones: below 1 when osteoclasts are recruited nearer to
+    /// apoptotic osteocytes than to live ones.
+    pub fn ratio(&self) -> f64 {
+        (self.oc_to_apoptotic / self.surface_to_apoptotic)
+            / (self.oc_to_live / self.surface_to_live)
+    }
+}
+
+/// One scenario run with one seed.
+#[derive(Debug, Clone)]
+pub struct ScenarioRun {
+    pub scenario: Scenario,
+    pub seed: u64,
+    pub dt_days: f64,
+    pub reports: Vec<StepReport>,
+    pub morph_start: Morphometry,
+    pub morph_end: Morphometry,
+    pub proximity: Option<Proximity>,
+    pub wall_s: f64,
+}
+
+/// Sums of distances accumulated over the sampled days.
+#[derive(Default)]
+struct ProximitySums {
+    n_oc: usize,
+    oc_apo: f64,
+    oc_live: f64,
+    n_surface: usize,
+    surface_apo: f64,
+    surface_live: f64,
+}
+
+fn coords(dims: [usize; 3], i: u32) -> [f64; 3] {
+    let i = i as usize;
+    [
+        (i % dims[0]) as f64,
+        ((i / dims[0]) % dims[1]) as f64,
+        (i / (dims[0] * dims[1])) as f64,
+    ]
+}
+
+fn nearest(p: [f64; 3], set: &[[f64; 3]]) -> f64 {
+    set.iter()
+        .map(|q| (0..3).map(|k| (p[k] - q[k]).powi(2)).sum::<f64>())
+        .fold(f64::INFINITY, f64::min)
+        .sqrt()
+}
+
+impl ProximitySums {
+    /// Adds the osteoclasts born in the last step of `sim`.
+    fn sample(&mut self, ctx: &GpuContext, sim: &Simulation) {
+        let dims = sim.state.dims;
+        let dt = sim.scene.dt_days as f32;
+        let ocy = sim.read_agents(ctx, CellType::Osteocyte);
+        let pos = |state: u32| -> Vec<[f64; 3]> {
+            ocy.iter()
+                .filter(|a| a.state == state)
+                .map(|a| coords(dims, a.voxel))
+                .collect()
+        };
+        let (apo, live) = (pos(STATE_APOPTOTIC), pos(STATE_ALIVE));
+        if apo.is_empty() || live.is_empty() {
+            return;
+        }
+        let oc: Vec<Agent> = sim.read_agents(ctx, CellType::Osteoclast);
+        for a in oc.iter().filter(|a| a.age_days <= dt + 1e-4) {
+            let p = coords(dims, a.voxel);
+            self.n_oc += 1;
+            self.oc_apo += nearest(p, &apo);
+            self.oc_live += nearest(p, &live);
+        }
+        // Chance: every 7th surface voxel (marrow with a bone face neighbour).
+        let lat = sim.read_lattice(ctx);
+        for i in surface_voxels(&lat).into_iter().step_by(7) {
+            let p = coords(dims, i);
+            self.n_surface += 1;
+            self.surface_apo += nearest(p, &apo);
+            self.surface_live += nearest(p, &live);
+        }
+    }
+
+    fn finish(&self) -> Option<Proximity> {
+        (self.n_oc > 0 && self.n_surface > 0).then(|| Proximity {
+            newborn: self.n_oc,
+            oc_to_apoptotic: self.oc_apo / self.n_oc as f64,
+            oc_to_live: self.oc_live / self.n_oc as f64,
+            surface_to_apoptotic: self.surface_apo / self.n_surface as f64,
+            surface_to_live: self.surface_live / self.n_surface as f64,
+        })
+    }
+}
+
+fn surface_voxels(lat: &Lattice) -> Vec<u32> {
+    let [nx, ny, nz] = lat.dims;
+    let bone = |x: usize, y: usize, z: usize| lat.mineral[x + nx * (y + ny * z)] >= BONE_THRESHOLD;
+    let mut out = Vec::new();
+    for z in 0..nz {
+        for y in 0..ny {
+            for x in 0..nx {
+                if bone(x, y, z) {
+                    continue;
+                }
+                let touches = (x > 0 && bone(x - 1, y, z))
+                    || (x + 1 < nx && bone(x + 1, y, z))
+                    || (y > 0 && bone(x, y - 1, z))
+                    || (y + 1 < ny && bone(x, y + 1, z))
+                    || (z > 0 && bone(x, y, z - 1))
+                    || (z + 1 < nz && bone(x, y, z + 1));
+                if touches {
+                    out.push((x + nx * (y + ny * z)) as u32);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Days over which recruitment is sampled for V5 (after apoptosis starts,
+/// while osteoclasts are being recruited).
+const PROBE_DAYS: std::ops::RangeInclusive<u32> = 2..=14;
+
+/// Runs one scenario with one seed.
+pub fn run_scenario(ctx: &GpuContext, scenario: Scenario, scene: &Scene) -> Result<ScenarioRun> {
+    let t0 = Instant::now();
+    let (lat, _) = lattice::from_scene(ctx, scene).context("building the lattice")?;
+    let morph_start = lattice_morphometry(&lat);
+    let mut sim = Simulation::new(ctx, scene, &lat, 64).context("setting up the simulation")?;
+    let mut reports = vec![sim.measure(ctx)];
+    let mut probe = ProximitySums::default();
+    for step in 1..=scene.steps() {
+        let r = sim
+            .advance(ctx)
+            .with_context(|| format!("{} step {step}", scenario.name()))?;
+        reports.push(r);
+        if scenario.probes_recruitment() && PROBE_DAYS.contains(&(r.day.round() as u32)) {
+            probe.sample(ctx, &sim);
+        }
+    }
+    let morph_end = lattice_morphometry(&sim.read_lattice(ctx));
+    Ok(ScenarioRun {
+        scenario,
+        seed: scene.seed,
+        dt_days: scene.dt_days,
+        reports,
+        morph_start,
+        morph_end,
+        proximity: probe.finish(),
+        wall_s: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// Every run of a validation, by scenario and seed.
+#[derive(Debug, Clone, Default)]
+pub struct Runs(pub Vec<ScenarioRun>);
+
+impl Runs {
+    /// The runs of `scenario`, in seed order.
+    pub fn of(&self, scenario: Scenario) -> Vec<&ScenarioRun> {
+        self.0.iter().filter(|r| r.scenario == scenario).collect()
+    }
+}
+
+/// `trabecula validate`.
+pub fn validate_command(args: ValidateArgs) -> Result<()> {
+    let ctx = GpuContext::new()?;
+    log::info!("adapter: {}", ctx.summary.one_line());
+    let size = args.size.unwrap_or(if args.quick { 32 } else { 48 });
+    let seeds = args.seeds.unwrap_or(if args.quick { 1 } else { 3 });
+    if seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let t0 = Instant::now();
+    let mut runs = Runs::default();
+    for scenario in Scenario::ALL {
+        for seed in 1..=seeds {
+            let scene = scenario.scene(size, seed, &args.set)?;
+            let run = run_scenario(&ctx, scenario, &scene)?;
+            log::info!(
+                "{} seed {seed}: {} days in {:.1} s",
+                scenario.name(),
+                scene.days,
+                run.wall_s
+            );
+            write_scenario(&args.out, &run)?;
+            runs.0.push(run);
+        }
+    }
+    let results = rows::evaluate(&runs);
+    let table = rows::markdown(&results);
+    println!("{table}");
+    let wall_s = t0.elapsed().as_secs_f64();
+    let note = format!(
+        "{} scenarios × {seeds} seeds at {size}³ on {} in {wall_s:.0} s\n",
+        Scenario::ALL.len(),
+        ctx.summary.one_line()
+    );
+    print!("{note}");
+    write_atomic_bytes(
+        &args.out.join("validation.csv"),
+        rows::csv(&results).as_bytes(),
+    )
+    .context("writing validation.csv")?;
+    write_atomic_bytes(
+        &args.out.join("validation.md"),
+        format!("{table}\n{note}").as_bytes(),
+    )
+    .context("writing validation.md")?;
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| r.id.as_str())
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} validation rows failed: {}",
+            failed.len(),
+            results.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// A scenario's time series and plots under `out/<scenario>/seed-<k>/`.
+fn write_scenario(out: &Path, run: &ScenarioRun) -> Result<()> {
+    let dir = out
+        .join(run.scenario.name())
+        .join(format!("seed-{}", run.seed));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let series = TimeSeries {
+        rows: run
+            .reports
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let m = if i == 0 {
+                    run.morph_start
+                } else if i + 1 == run.reports.len() {
+                    run.morph_end
+                } else {
+                    unmeasured()
+                };
+                Metrics::new(r, &m, 0.0)
+            })
+            .collect(),
+    };
+    series.write_csv(&dir.join("timeseries.csv"))?;
+    crate::io::plot::write_run_plots(&series.rows, &dir)
+}

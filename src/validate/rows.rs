@@ -1,0 +1,468 @@
+//! The rows of VALIDATION.md: each a figure computed from the scenario runs
+//! (per seed), its published band and its source.
+
+use std::fmt::Write;
+
+use super::{Runs, Scenario, ScenarioRun};
+
+/// An allowed interval; either end may be open.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Band {
+    pub lo: Option<f64>,
+    pub hi: Option<f64>,
+}
+
+impl Band {
+    const fn between(lo: f64, hi: f64) -> Self {
+        Self {
+            lo: Some(lo),
+            hi: Some(hi),
+        }
+    }
+    const fn at_most(hi: f64) -> Self {
+        Self {
+            lo: None,
+            hi: Some(hi),
+        }
+    }
+    const fn at_least(lo: f64) -> Self {
+        Self {
+            lo: Some(lo),
+            hi: None,
+        }
+    }
+
+    pub fn contains(&self, v: f64) -> bool {
+        v.is_finite() && self.lo.is_none_or(|lo| v >= lo) && self.hi.is_none_or(|hi| v <= hi)
+    }
+
+    fn text(&self, unit: &str) -> String {
+        match (self.lo, self.hi) {
+            (Some(lo), Some(hi)) => format!("{lo} to {hi}{unit}"),
+            (None, Some(hi)) => format!("≤ {hi}{unit}"),
+            (Some(lo), None) => format!("≥ {lo}{unit}"),
+            (None, None) => "any".into(),
+        }
+    }
+}
+
+/// One evaluated row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowResult {
+    pub id: String,
+    pub scenario: String,
+    pub figure: String,
+    pub unit: String,
+    /// Per seed.
+    pub values: Vec<f64>,
+    pub mean: f64,
+    pub spread: f64,
+    pub band: Band,
+    pub source: String,
+    /// A condition beyond the band (e.g. cells present all along), if any,
+    /// with whether it held in every seed.
+    pub condition: Option<(String, bool)>,
+    pub pass: bool,
+}
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (m, var.sqrt())
+}
+
+fn first(r: &ScenarioRun) -> &crate::sim::StepReport {
+    &r.reports[0]
+}
+fn last(r: &ScenarioRun) -> &crate::sim::StepReport {
+    r.reports.last().expect("a report")
+}
+
+/// Mean-mineral (BMD-like) loss, % of day 0.
+fn mineral_loss_pct(r: &ScenarioRun) -> f64 {
+    (1.0 - last(r).mineral_mean / first(r).mineral_mean) * 100.0
+}
+
+const DAYS_PER_MONTH: f64 = 30.4375;
+
+fn loss_per_month(r: &ScenarioRun) -> f64 {
+    mineral_loss_pct(r) / (last(r).day / DAYS_PER_MONTH)
+}
+
+fn change_pct(a: f64, b: f64) -> f64 {
+    (b / a - 1.0) * 100.0
+}
+
+/// Mean over the steps (not day 0) of `f`, optionally only up to `day`.
+fn mean_over(r: &ScenarioRun, until_day: f64, f: impl Fn(&crate::sim::StepReport) -> f64) -> f64 {
+    let v: Vec<f64> = r.reports[1..]
+        .iter()
+        .filter(|s| s.day <= until_day + 1e-9)
+        .map(f)
+        .collect();
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// Day of the maximum of a 3-step moving average of `f`.
+fn peak_day(r: &ScenarioRun, f: impl Fn(&crate::sim::StepReport) -> f64) -> f64 {
+    let v: Vec<f64> = r.reports.iter().map(&f).collect();
+    let mut best = (f64::NEG_INFINITY, 0.0);
+    for i in 1..v.len().saturating_sub(1) {
+        let m = (v[i - 1] + v[i] + v[i + 1]) / 3.0;
+        if m > best.0 {
+            best = (m, r.reports[i].day);
+        }
+    }
+    best.1
+}
+
+/// Per-seed values of `f` over the runs of one scenario.
+fn per_seed(runs: &Runs, s: Scenario, f: impl Fn(&ScenarioRun) -> f64) -> Vec<f64> {
+    runs.of(s).into_iter().map(f).collect()
+}
+
+/// Per-seed values of `f` over paired runs (same seed) of two scenarios.
+fn paired(
+    runs: &Runs,
+    a: Scenario,
+    b: Scenario,
+    f: impl Fn(&ScenarioRun, &ScenarioRun) -> f64,
+) -> Vec<f64> {
+    runs.of(a)
+        .into_iter()
+        .filter_map(|x| {
+            runs.of(b)
+                .into_iter()
+                .find(|y| y.seed == x.seed)
+                .map(|y| f(x, y))
+        })
+        .collect()
+}
+
+struct Spec<'a> {
+    id: &'a str,
+    scenario: &'a str,
+    figure: &'a str,
+    unit: &'a str,
+    band: Band,
+    source: &'a str,
+}
+
+fn row(spec: Spec, values: Vec<f64>, condition: Option<(String, bool)>) -> RowResult {
+    let (mean, spread) = mean_sd(&values);
+    let pass = !values.is_empty()
+        && spec.band.contains(mean)
+        && condition.as_ref().is_none_or(|(_, ok)| *ok);
+    RowResult {
+        id: spec.id.into(),
+        scenario: spec.scenario.into(),
+        figure: spec.figure.into(),
+        unit: spec.unit.into(),
+        values,
+        mean,
+        spread,
+        band: spec.band,
+        source: spec.source.into(),
+        condition,
+        pass,
+    }
+}
+
+/// Every row of VALIDATION.md and the mechanism checks of the issue.
+pub fn evaluate(runs: &Runs) -> Vec<RowResult> {
+    use Scenario::*;
+    let mut out = Vec::new();
+
+    // V1: drift of BV/TV and mean mineral; remodeling all along.
+    let drift = |r: &ScenarioRun| {
+        change_pct(first(r).bv_tv, last(r).bv_tv)
+            .abs()
+            .max(change_pct(first(r).mineral_mean, last(r).mineral_mean).abs())
+    };
+    let active = runs.of(Earth).iter().all(|r| {
+        r.reports
+            .iter()
+            .all(|s| s.osteoclasts > 0 && s.osteoblasts > 0)
+    });
+    out.push(row(
+        Spec {
+            id: "V1",
+            scenario: "1 g, 365 d",
+            figure: "largest absolute drift of BV/TV and mean mineral",
+            unit: " %",
+            band: Band::between(0.0, 1.0),
+            source: "coupled remodeling (review §1)",
+        },
+        per_seed(runs, Earth, drift),
+        Some((
+            "osteoclasts and osteoblasts present every day".into(),
+            active,
+        )),
+    ));
+
+    out.push(row(
+        Spec {
+            id: "V2",
+            scenario: "ISS 180 d, no countermeasure",
+            figure: "mean-mineral loss rate",
+            unit: " %/month",
+            band: Band::between(0.8, 1.6),
+            source: "Lang et al. 2004 JBMR 19:1006; Vico et al. 2000 Lancet 355:1607",
+        },
+        per_seed(runs, Iss, loss_per_month),
+        None,
+    ));
+
+    out.push(row(
+        Spec {
+            id: "V3",
+            scenario: "bed rest 90 d",
+            figure: "mean-mineral loss at 90 d",
+            unit: " %",
+            band: Band::between(2.5, 6.0),
+            source: "Spector et al. 2009; Qin et al. 2019",
+        },
+        per_seed(runs, BedRest, mineral_loss_pct),
+        None,
+    ));
+
+    out.push(row(
+        Spec {
+            id: "V4a",
+            scenario: "mouse hindlimb unloading 21 d",
+            figure: "BV/TV change",
+            unit: " %",
+            band: Band::between(-30.0, -9.0),
+            source: "Swift et al. 2013; PMC6052521",
+        },
+        per_seed(runs, MouseUnloaded, |r| {
+            change_pct(first(r).bv_tv, last(r).bv_tv)
+        }),
+        None,
+    ));
+    out.push(row(
+        Spec {
+            id: "V4b",
+            scenario: "mouse hindlimb unloading 21 d",
+            figure: "Tb.Th change",
+            unit: " %",
+            band: Band::at_most(0.0),
+            source: "Swift et al. 2013 (−10 to −14 %)",
+        },
+        per_seed(runs, MouseUnloaded, |r| {
+            change_pct(r.morph_start.tb_th_um, r.morph_end.tb_th_um)
+        }),
+        None,
+    ));
+    out.push(row(
+        Spec {
+            id: "V4c",
+            scenario: "mouse hindlimb unloading 21 d vs 1 g",
+            figure: "bone formed, unloaded vs 1 g control",
+            unit: " %",
+            band: Band::at_most(-40.0),
+            source: "Swift et al. 2013 (BFR −46 to −57 %)",
+        },
+        paired(runs, MouseUnloaded, MouseControl, |u, c| {
+            let formed = |r: &ScenarioRun| mean_over(r, f64::INFINITY, |s| s.formed_voxels);
+            change_pct(formed(c), formed(u))
+        }),
+        None,
+    ));
+
+    out.push(row(
+        Spec {
+            id: "V5a",
+            scenario: "mouse hindlimb unloading 21 d",
+            figure: "osteoclast peak minus apoptotic-osteocyte peak",
+            unit: " days",
+            band: Band::at_least(5.0),
+            source: "Aguirre et al. 2006 JBMR 21:605",
+        },
+        per_seed(runs, MouseUnloaded, |r| {
+            peak_day(r, |s| s.osteoclasts as f64) - peak_day(r, |s| s.osteocytes_apoptotic as f64)
+        }),
+        None,
+    ));
+    out.push(row(
+        Spec {
+            id: "V5b",
+            scenario: "mouse hindlimb unloading, days 2–14",
+            figure: "new osteoclasts' distance to apoptotic / to live osteocytes (each vs chance)",
+            unit: "",
+            band: Band::at_most(1.0),
+            source: "Aguirre et al. 2006 JBMR 21:605",
+        },
+        per_seed(runs, MouseUnloaded, |r| {
+            r.proximity.map_or(f64::NAN, |p| p.ratio())
+        }),
+        None,
+    ));
+
+    out.push(row(
+        Spec {
+            id: "V6",
+            scenario: "ISS 180 d + exercise",
+            figure: "loss relative to V2 (same seed)",
+            unit: "",
+            band: Band::between(0.3, 0.7),
+            source: "Smith et al. 2012 JBMR 27:1896; Sibonga et al. 2019",
+        },
+        paired(runs, IssExercise, Iss, |e, n| {
+            mineral_loss_pct(e) / mineral_loss_pct(n)
+        }),
+        None,
+    ));
+
+    let resorbed_vs_earth = paired(runs, IssExerciseBisphosphonate, Earth, |b, e| {
+        let days = last(b).day;
+        mean_over(b, days, |s| s.resorbed_voxels) / mean_over(e, days, |s| s.resorbed_voxels)
+    });
+    let below_baseline = !resorbed_vs_earth.is_empty() && mean_sd(&resorbed_vs_earth).0 <= 1.0;
+    out.push(row(
+        Spec {
+            id: "V7",
+            scenario: "ISS 180 d + exercise + bisphosphonate",
+            figure: "mean-mineral loss rate",
+            unit: " %/month",
+            band: Band::at_most(0.3),
+            source: "LeBlanc et al. 2013 Osteoporos Int 24:2105",
+        },
+        per_seed(runs, IssExerciseBisphosphonate, loss_per_month),
+        Some((
+            format!(
+                "resorbed per day ≤ the 1 g baseline (ratio {:.2})",
+                mean_sd(&resorbed_vs_earth).0
+            ),
+            below_baseline,
+        )),
+    ));
+
+    out.push(row(
+        Spec {
+            id: "V8",
+            scenario: "bed rest 90 d + vibration",
+            figure: "loss relative to V3 (same seed)",
+            unit: "",
+            band: Band::between(0.35, 0.65),
+            source: "Qin et al. 2019 J Orthop Translat",
+        },
+        paired(runs, BedRestVibration, BedRest, |v, b| {
+            mineral_loss_pct(v) / mineral_loss_pct(b)
+        }),
+        None,
+    ));
+
+    // Mechanism checks in the scenes.
+    out.push(row(
+        Spec {
+            id: "M1",
+            scenario: "ISS vs 1 g, 180 d",
+            figure: "mean sclerostin at 0 g / at 1 g",
+            unit: "",
+            band: Band::at_least(1.0),
+            source: "Robling et al. 2008; Spatz et al. 2015",
+        },
+        paired(runs, Iss, Earth, |i, e| {
+            let days = last(i).day;
+            mean_over(i, days, |s| s.mean_sclerostin) / mean_over(e, days, |s| s.mean_sclerostin)
+        }),
+        None,
+    ));
+    out.push(row(
+        Spec {
+            id: "M2",
+            scenario: "ISS + exercise, with vs without bisphosphonate",
+            figure: "resorbed volume per day, ratio",
+            unit: "",
+            band: Band::at_most(1.0),
+            source: "Russell et al. 2008",
+        },
+        paired(runs, IssExerciseBisphosphonate, IssExercise, |b, e| {
+            let days = last(b).day;
+            mean_over(b, days, |s| s.resorbed_voxels) / mean_over(e, days, |s| s.resorbed_voxels)
+        }),
+        None,
+    ));
+    out
+}
+
+fn fmt(v: f64) -> String {
+    if !v.is_finite() {
+        "n/a".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// The table as Markdown (for the terminal and the README).
+pub fn markdown(rows: &[RowResult]) -> String {
+    let mut s = String::new();
+    s.push_str("| row | scenario | figure | simulated (mean ± sd) | band | source | result |\n");
+    s.push_str("|---|---|---|---|---|---|---|\n");
+    for r in rows {
+        let cond = r
+            .condition
+            .as_ref()
+            .map(|(c, ok)| format!("; {c}: {}", if *ok { "yes" } else { "no" }))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} ± {}{}{} | {} | {} | {} |",
+            r.id,
+            r.scenario,
+            r.figure,
+            fmt(r.mean),
+            fmt(r.spread),
+            r.unit,
+            cond,
+            r.band.text(&r.unit),
+            r.source,
+            if r.pass { "pass" } else { "**FAIL**" }
+        );
+    }
+    s
+}
+
+/// The table as CSV, one row per validation row, per-seed values joined by `;`.
+pub fn csv(rows: &[RowResult]) -> String {
+    let q = |t: &str| format!("\"{}\"", t.replace('"', "\"\""));
+    let mut s = String::from(
+        "row,scenario,figure,unit,mean,sd,per_seed,band_low,band_high,condition,condition_held,source,pass\n",
+    );
+    for r in rows {
+        let per: Vec<String> = r.values.iter().map(|v| format!("{v}")).collect();
+        let end = |b: Option<f64>| b.map(|x| x.to_string()).unwrap_or_default();
+        let (cond, held) = match &r.condition {
+            Some((c, ok)) => (c.as_str(), ok.to_string()),
+            None => ("", String::new()),
+        };
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            r.id,
+            q(&r.scenario),
+            q(&r.figure),
+            q(r.unit.trim()),
+            r.mean,
+            r.spread,
+            q(&per.join(";")),
+            end(r.band.lo),
+            end(r.band.hi),
+            q(cond),
+            held,
+            q(&r.source),
+            r.pass
+        );
+    }
+    s
+}
