@@ -580,8 +580,10 @@ fn growing_capacity_keeps_recorded_survival_flags() {
     let keep: Vec<u32> = (0..cap).map(|k| k % 3).collect();
     let slots: Vec<u32> = (0..cap).map(|k| 7 * k + 1).collect();
     let s = &state.scratch[kind as usize];
-    ctx.queue.write_buffer(&s.keep, 0, bytemuck::cast_slice(&keep));
-    ctx.queue.write_buffer(&s.slots, 0, bytemuck::cast_slice(&slots));
+    ctx.queue
+        .write_buffer(&s.keep, 0, bytemuck::cast_slice(&keep));
+    ctx.queue
+        .write_buffer(&s.slots, 0, bytemuck::cast_slice(&slots));
     let mut enc = ctx.device.create_command_encoder(&Default::default());
     state.reserve(&ctx, &mut enc, kind, 4 * cap + 10).unwrap();
     ctx.submit_and_wait(enc);
