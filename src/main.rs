@@ -96,9 +96,13 @@ enum Command {
     },
     /// Morphometry of a volume (BV/TV, BS/BV, Tb.Th, Tb.Sp, Tb.N, Conn.D).
     Morph {
-        /// MetaImage volume (.mhd).
+        /// Volume: MetaImage (.mhd/.mha), NIfTI (.nii/.nii.gz), multi-page
+        /// TIFF or a folder of TIFF slices.
         #[arg(long)]
         volume: PathBuf,
+        /// Voxel size in µm (needed for TIFF, which does not record it).
+        #[arg(long)]
+        voxel_um: Option<f64>,
         /// Grey value at or above which a voxel is bone (default: 0.5, for
         /// fractions in [0, 1] or binary 0/1 data).
         #[arg(long)]
@@ -209,9 +213,10 @@ fn dispatch(command: Command) -> Result<()> {
         },
         Command::Morph {
             volume,
+            voxel_um,
             threshold,
             json,
-        } => morph(&volume, threshold, json),
+        } => morph(&volume, voxel_um, threshold, json),
         Command::Mech(args) => trabecula::mech::mech_command(args),
         Command::View(args) => trabecula::render::app::view(args),
         Command::Render(args) => trabecula::render::offscreen::render_command(args),
@@ -352,12 +357,18 @@ fn resume(run_dir: &Path, days: Option<u32>, checkpoint_every: u32) -> Result<()
     Ok(())
 }
 
-fn morph(path: &Path, threshold: Option<f64>, json: bool) -> Result<()> {
-    let volume = Volume::read(path)?;
-    let voxel_um = volume
-        .isotropic_voxel_um()
-        .map_err(anyhow::Error::msg)
-        .with_context(|| path.display().to_string())?;
+fn morph(path: &Path, voxel_um: Option<f64>, threshold: Option<f64>, json: bool) -> Result<()> {
+    let volume = trabecula::io::volume::read_volume(path)?;
+    let voxel_um = match voxel_um {
+        Some(v) => v,
+        None if !volume.spacing_mm[0].is_finite() => {
+            anyhow::bail!("{} records no voxel size; give --voxel-um", path.display())
+        }
+        None => volume
+            .isotropic_voxel_um()
+            .map_err(anyhow::Error::msg)
+            .with_context(|| path.display().to_string())?,
+    };
     let lattice = Lattice::from_volume(&volume, Some(threshold.unwrap_or(0.5)), voxel_um);
     let m = trabecula::sim::metrics::lattice_morphometry(&lattice);
     if json {
