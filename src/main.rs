@@ -56,6 +56,9 @@ enum Command {
         /// Write a checkpoint every N days (the last two are kept).
         #[arg(long, value_name = "N", default_value_t = 0)]
         checkpoint_every: u32,
+        /// Render a PNG every N days into frames/frame_NNNNN.png.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        frames_every: u32,
     },
     /// Continue a run from its newest checkpoint.
     Resume {
@@ -67,6 +70,9 @@ enum Command {
         /// Write a checkpoint every N days (the last two are kept).
         #[arg(long, value_name = "N", default_value_t = 0)]
         checkpoint_every: u32,
+        /// Render a PNG every N days into frames/frame_NNNNN.png.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        frames_every: u32,
     },
     /// Run a parameter sweep (or rebuild its summary with `--merge DIR`).
     Sweep {
@@ -170,6 +176,7 @@ fn dispatch(command: Command) -> Result<()> {
             seed,
             days,
             checkpoint_every,
+            frames_every,
         } => {
             if let Some(s) = seed {
                 set.push(format!("seed={s}"));
@@ -177,13 +184,14 @@ fn dispatch(command: Command) -> Result<()> {
             if let Some(d) = days {
                 set.push(format!("days={d}"));
             }
-            run(&scene, out, &set, checkpoint_every)
+            run(&scene, out, &set, checkpoint_every, frames_every)
         }
         Command::Resume {
             run_dir,
             days,
             checkpoint_every,
-        } => resume(&run_dir, days, checkpoint_every),
+            frames_every,
+        } => resume(&run_dir, days, checkpoint_every, frames_every),
         Command::Sweep {
             sweep,
             out,
@@ -286,6 +294,7 @@ fn run(
     out: Option<PathBuf>,
     set: &[String],
     checkpoint_every: u32,
+    frames_every: u32,
 ) -> Result<()> {
     let scene = scene::load(scene_path, set)?;
     let ctx = GpuContext::new()?;
@@ -293,6 +302,7 @@ fn run(
         out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", scene.name, scene.seed)));
     let mut opts = RunOptions::new(&out);
     opts.checkpoint_every_days = checkpoint_every;
+    opts.frames_every_days = frames_every;
     opts.stop = Some(stop_flag()?);
     let summary = run_scene(&ctx, &scene, &opts)?;
     println!(
@@ -340,10 +350,16 @@ fn run_sweep(
     Ok(())
 }
 
-fn resume(run_dir: &Path, days: Option<u32>, checkpoint_every: u32) -> Result<()> {
+fn resume(
+    run_dir: &Path,
+    days: Option<u32>,
+    checkpoint_every: u32,
+    frames_every: u32,
+) -> Result<()> {
     let ctx = GpuContext::new()?;
     let mut opts = RunOptions::new(run_dir);
     opts.checkpoint_every_days = checkpoint_every;
+    opts.frames_every_days = frames_every;
     opts.stop = Some(stop_flag()?);
     let summary = resume_run(&ctx, days, &opts)?;
     println!(
