@@ -233,3 +233,89 @@ fn shipped_gravity_sweep_expands_to_valid_scenes() {
         .collect();
     assert_eq!(g, ["0.0", "0.16", "0.38", "1.0"]);
 }
+
+#[test]
+fn summary_has_per_phase_changes_from_the_time_series() {
+    use trabecula::io::mhd::Volume;
+    use trabecula::sim::{Metrics, TimeSeries};
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("g=0_seed1-00000000");
+    std::fs::create_dir(&run).unwrap();
+    // Two days of phase 0 then two of phase 1; BV/TV 0.2 → 0.19 → 0.171.
+    let bv = [0.2, 0.195, 0.19, 0.18, 0.171];
+    let phase = [0, 0, 0, 1, 1];
+    let rows: Vec<Metrics> = (0..5)
+        .map(|i| Metrics {
+            day: i as f64,
+            phase: phase[i],
+            gravity: 1.0,
+            load_factor: 1.0,
+            bv_tv: bv[i],
+            mineral_mean: bv[i],
+            bs_bv_per_mm: 10.0,
+            tb_th_um: 100.0 - i as f64,
+            tb_sp_um: 500.0,
+            tb_n_per_mm: 1.5,
+            conn_d_per_mm3: [4.0, 4.0, 5.0, 5.0, 4.0][i],
+            osteocytes_alive: 100,
+            osteocytes_apoptotic: 0,
+            osteoclasts: 3,
+            osteoblasts: 5,
+            resorbed_mm3: 0.5 * i as f64,
+            formed_mm3: 0.25,
+            mean_stimulus: 0.0,
+            mean_rankl: 1.0,
+            mean_sclerostin: 1.0,
+            wall_s: 0.0,
+        })
+        .collect();
+    TimeSeries { rows }
+        .write_csv(&run.join("timeseries.csv"))
+        .unwrap();
+    Volume::from_f32([2, 2, 2], 0.02, vec![0.0; 8])
+        .write(&run.join("lattice_end.mhd"))
+        .unwrap();
+    std::fs::write(
+        run.join("run.json"),
+        r#"{"status": "finished", "steps": 4, "timings": {"total_s": 1.5}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        run.join("params.json"),
+        r#"{"sweep": "t", "index": 0, "params": [["loading.gravity", "0"]], "seed": 1, "overrides": []}"#,
+    )
+    .unwrap();
+    assert!(is_finished(&run));
+    assert_eq!(trabecula::batch::write_summary(tmp.path()).unwrap(), 1);
+    let text = std::fs::read_to_string(tmp.path().join("summary.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let get = |c: &str| -> f64 {
+        let i = header
+            .iter()
+            .position(|h| *h == c)
+            .unwrap_or_else(|| panic!("no {c}"));
+        row[i].parse().unwrap()
+    };
+    let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    close(get("bv_tv_change_pct"), -14.5);
+    close(get("phase0_bv_tv_change_pct"), -5.0);
+    close(get("phase1_bv_tv_change_pct"), -10.0);
+    close(get("phase0_days"), 2.0);
+    close(get("phase0_conn_d_change_pct"), 25.0);
+    close(get("phase1_conn_d_change_pct"), -20.0);
+    close(get("phase1_tb_th_um_end"), 96.0);
+    close(get("phase0_resorbed_mm3"), 1.5);
+    close(get("phase1_resorbed_mm3"), 3.5);
+    close(get("resorbed_mm3_total"), 5.0);
+    close(get("loading.gravity"), 0.0);
+    close(get("wall_s"), 1.5);
+    // An incomplete series is not finished.
+    std::fs::write(
+        run.join("run.json"),
+        r#"{"status": "finished", "steps": 5}"#,
+    )
+    .unwrap();
+    assert!(!is_finished(&run));
+}
