@@ -136,9 +136,10 @@ fn killed_sweep_resumes_and_shards_merge_to_the_same_summary() {
     assert_eq!(reference.len(), 9, "header and 8 rows");
     assert!(reference[1..].iter().all(|r| r.contains(",finished,")));
 
-    // Killed midway with SIGKILL, then rerun.
+    // Killed midway with SIGKILL, then rerun; with daily checkpoints the
+    // run cut short continues from its checkpoint, and must still agree.
     let killed = tmp.path().join("killed");
-    let mut child = sweep_cmd(&file, &killed, &[])
+    let mut child = sweep_cmd(&file, &killed, &["--checkpoint-every", "1"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -167,7 +168,7 @@ fn killed_sweep_resumes_and_shards_merge_to_the_same_summary() {
         .collect();
     let finished_at_kill = run_dirs(&killed).iter().filter(|d| is_finished(d)).count();
     assert!(finished_at_kill < 8, "the kill landed before the end");
-    let out = run_ok(sweep_cmd(&file, &killed, &[]));
+    let out = run_ok(sweep_cmd(&file, &killed, &["--checkpoint-every", "1"]));
     let skipped = format!(
         "{} finished now, {finished_at_kill} skipped",
         8 - finished_at_kill
@@ -180,6 +181,26 @@ fn killed_sweep_resumes_and_shards_merge_to_the_same_summary() {
             "{d:?} rerun"
         );
     }
+    assert_eq!(summary_without_timing(&killed), reference);
+
+    // A run left unfinished at day 1 (its day-2 checkpoint gone) continues
+    // from its day-1 checkpoint on the next rerun, to the same result.
+    let cut = &run_dirs(&killed)[3];
+    let ckpts = trabecula::sim::checkpoint::list(cut);
+    assert_eq!(ckpts.len(), 2, "{cut:?}: the newest two checkpoints");
+    std::fs::remove_file(&ckpts[1]).unwrap();
+    let record = std::fs::read_to_string(cut.join("run.json")).unwrap();
+    std::fs::write(
+        cut.join("run.json"),
+        record.replace("\"finished\"", "\"interrupted\""),
+    )
+    .unwrap();
+    assert!(!is_finished(cut));
+    let out = run_ok(sweep_cmd(&file, &killed, &["--checkpoint-every", "1"]));
+    assert!(out.contains("1 finished now, 7 skipped"), "{out}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cut.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["resumed_from_day"], 1.0, "continued, not restarted");
     assert_eq!(summary_without_timing(&killed), reference);
 
     // Two shards into one folder, then --merge.
