@@ -203,10 +203,37 @@ fn killed_sweep_resumes_and_shards_merge_to_the_same_summary() {
     assert_eq!(record["resumed_from_day"], 1.0, "continued, not restarted");
     assert_eq!(summary_without_timing(&killed), reference);
 
-    // Two shards into one folder, then --merge.
+    // Two shards into one folder, then --merge. The first shard is stopped
+    // by SIGINT after its first run and then rerun.
     let sharded = tmp.path().join("sharded");
-    let a = run_ok(sweep_cmd(&file, &sharded, &["--shard", "0/2"]));
-    assert!(a.contains("4 runs, 4 finished now"), "{a}");
+    let shard0 = ["--shard", "0/2", "--checkpoint-every", "1"];
+    let child = sweep_cmd(&file, &sharded, &shard0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !(sharded.exists() && run_dirs(&sharded).iter().any(|d| is_finished(d)))
+        && t0.elapsed() < Duration::from_secs(120)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("sweep stopped"), "{stderr}");
+    let done = run_dirs(&sharded).iter().filter(|d| is_finished(d)).count();
+    assert!((1..4).contains(&done), "{done} of 4 finished before SIGINT");
+    let a = run_ok(sweep_cmd(&file, &sharded, &shard0));
+    assert!(
+        a.contains(&format!("4 runs, {} finished now", 4 - done)),
+        "{a}"
+    );
     run_ok(sweep_cmd(
         &file,
         &sharded,
