@@ -67,10 +67,10 @@ enum Command {
         /// Run to this day instead of the scene's last day.
         #[arg(long)]
         days: Option<u32>,
-        /// Write a checkpoint every N days (the last two are kept).
+        /// Write a checkpoint every N days (default: as the run was started).
         #[arg(long, value_name = "N", default_value_t = 0)]
         checkpoint_every: u32,
-        /// Render a PNG every N days into frames/frame_NNNNN.png.
+        /// Render a PNG every N days (default: as the run was started).
         #[arg(long, value_name = "N", default_value_t = 0)]
         frames_every: u32,
     },

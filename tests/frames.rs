@@ -1,5 +1,6 @@
 //! `trabecula run --frames-every N`: a PNG every N days, each the picture
-//! `trabecula render RUN --day N` makes of the same run at that day.
+//! `trabecula render RUN --day N` makes of the same run at that day; a
+//! resumed run keeps making them.
 
 mod common;
 
@@ -16,7 +17,14 @@ fn frames_every_n_days_match_render_at_that_day() {
         .arg(&demo)
         .arg("--out")
         .arg(&run)
-        .args(["--days", "4", "--frames-every", "2"])
+        .args([
+            "--days",
+            "4",
+            "--frames-every",
+            "2",
+            "--checkpoint-every",
+            "4",
+        ])
         .args(["--set", "lattice.dims=[24,24,24]"])
         .output()
         .unwrap();
@@ -67,4 +75,18 @@ fn frames_every_n_days_match_render_at_that_day() {
         first != frame,
         "day 0 and day 4 frames are the same picture"
     );
+
+    // Resumed and run on, the frames go on every 2 days.
+    let out = Command::new(common::bin())
+        .arg("resume")
+        .arg(&run)
+        .args(["--days", "6"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(run.join("frames/frame_00006.png").exists());
 }

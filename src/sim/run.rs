@@ -189,13 +189,23 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
 }
 
 /// Continues the run in `opts.out_dir` from its newest checkpoint, to the
-/// scene's last day or to `days` if given (a longer run).
+/// scene's last day or to `days` if given (a longer run). A zero
+/// `checkpoint_every_days` or `frames_every_days` in `opts` keeps the
+/// interrupted run's setting.
 pub fn resume_run(ctx: &GpuContext, days: Option<u32>, opts: &RunOptions) -> Result<RunSummary> {
     let t0 = Instant::now();
     let dir = &opts.out_dir;
     let path = checkpoint::latest(dir)?;
     let ckpt = Checkpoint::read(&path)?;
     let h = &ckpt.header;
+    let mut opts = opts.clone();
+    if opts.checkpoint_every_days == 0 {
+        opts.checkpoint_every_days = h.run.checkpoint_every_days;
+    }
+    if opts.frames_every_days == 0 {
+        opts.frames_every_days = h.run.frames_every_days;
+    }
+    let opts = &opts;
     let mut scene = h.scene.clone();
     if let Some(d) = days {
         if (d as f64) < h.day {
@@ -331,7 +341,7 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
         let stop = opts.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
         let ckpt_due = ckpt_every > 0.0 && day - last_ckpt_day >= ckpt_every - 1e-9;
         if ckpt_due || stop {
-            let path = write_checkpoint(ctx, &p, dir, wall(&t0, p.elapsed_before_s))?;
+            let path = write_checkpoint(ctx, &p, opts, wall(&t0, p.elapsed_before_s))?;
             last_ckpt_day = day;
             if stop && step < steps {
                 if let Some(b) = &bar {
@@ -389,7 +399,13 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
     })
 }
 
-fn write_checkpoint(ctx: &GpuContext, p: &Progress, dir: &Path, elapsed_s: f64) -> Result<PathBuf> {
+fn write_checkpoint(
+    ctx: &GpuContext,
+    p: &Progress,
+    opts: &RunOptions,
+    elapsed_s: f64,
+) -> Result<PathBuf> {
+    let dir = &opts.out_dir;
     // The CSV was rewritten with every row up to this step just before.
     let csv = dir.join("timeseries.csv");
     let timeseries_csv =
@@ -401,6 +417,8 @@ fn write_checkpoint(ctx: &GpuContext, p: &Progress, dir: &Path, elapsed_s: f64) 
         osteocytes_seeded: p.record.osteocytes_seeded,
         lattice_s: p.record.timings.lattice_s,
         elapsed_s,
+        checkpoint_every_days: opts.checkpoint_every_days,
+        frames_every_days: opts.frames_every_days,
     };
     let ckpt = Checkpoint::capture(ctx, &p.sim, run);
     let path = checkpoint::save(dir, &ckpt)?;
