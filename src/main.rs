@@ -56,6 +56,9 @@ enum Command {
         /// Write a checkpoint every N days (the last two are kept).
         #[arg(long, value_name = "N", default_value_t = 0)]
         checkpoint_every: u32,
+        /// Render a PNG every N days into frames/frame_NNNNN.png.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        frames_every: u32,
     },
     /// Continue a run from its newest checkpoint.
     Resume {
@@ -64,9 +67,12 @@ enum Command {
         /// Run to this day instead of the scene's last day.
         #[arg(long)]
         days: Option<u32>,
-        /// Write a checkpoint every N days (the last two are kept).
+        /// Write a checkpoint every N days (default: as the run was started).
         #[arg(long, value_name = "N", default_value_t = 0)]
         checkpoint_every: u32,
+        /// Render a PNG every N days (default: as the run was started).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        frames_every: u32,
     },
     /// Run a parameter sweep (or rebuild its summary with `--merge DIR`).
     Sweep {
@@ -96,9 +102,13 @@ enum Command {
     },
     /// Morphometry of a volume (BV/TV, BS/BV, Tb.Th, Tb.Sp, Tb.N, Conn.D).
     Morph {
-        /// MetaImage volume (.mhd).
+        /// Volume: MetaImage (.mhd/.mha), NIfTI (.nii/.nii.gz), multi-page
+        /// TIFF or a folder of TIFF slices.
         #[arg(long)]
         volume: PathBuf,
+        /// Voxel size in µm (needed for TIFF, which does not record it).
+        #[arg(long)]
+        voxel_um: Option<f64>,
         /// Grey value at or above which a voxel is bone (default: 0.5, for
         /// fractions in [0, 1] or binary 0/1 data).
         #[arg(long)]
@@ -168,6 +178,7 @@ fn dispatch(command: Command) -> Result<()> {
             seed,
             days,
             checkpoint_every,
+            frames_every,
         } => {
             if let Some(s) = seed {
                 set.push(format!("seed={s}"));
@@ -175,13 +186,14 @@ fn dispatch(command: Command) -> Result<()> {
             if let Some(d) = days {
                 set.push(format!("days={d}"));
             }
-            run(&scene, out, &set, checkpoint_every)
+            run(&scene, out, &set, checkpoint_every, frames_every)
         }
         Command::Resume {
             run_dir,
             days,
             checkpoint_every,
-        } => resume(&run_dir, days, checkpoint_every),
+            frames_every,
+        } => resume(&run_dir, days, checkpoint_every, frames_every),
         Command::Sweep {
             sweep,
             out,
@@ -211,9 +223,10 @@ fn dispatch(command: Command) -> Result<()> {
         },
         Command::Morph {
             volume,
+            voxel_um,
             threshold,
             json,
-        } => morph(&volume, threshold, json),
+        } => morph(&volume, voxel_um, threshold, json),
         Command::Mech(args) => trabecula::mech::mech_command(args),
         Command::View(args) => trabecula::render::app::view(args),
         Command::Render(args) => trabecula::render::offscreen::render_command(args),
@@ -284,6 +297,7 @@ fn run(
     out: Option<PathBuf>,
     set: &[String],
     checkpoint_every: u32,
+    frames_every: u32,
 ) -> Result<()> {
     let scene = scene::load(scene_path, set)?;
     let ctx = GpuContext::new()?;
@@ -291,6 +305,7 @@ fn run(
         out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", scene.name, scene.seed)));
     let mut opts = RunOptions::new(&out);
     opts.checkpoint_every_days = checkpoint_every;
+    opts.frames_every_days = frames_every;
     opts.stop = Some(stop_flag()?);
     let summary = run_scene(&ctx, &scene, &opts)?;
     println!(
@@ -338,10 +353,16 @@ fn run_sweep(
     Ok(())
 }
 
-fn resume(run_dir: &Path, days: Option<u32>, checkpoint_every: u32) -> Result<()> {
+fn resume(
+    run_dir: &Path,
+    days: Option<u32>,
+    checkpoint_every: u32,
+    frames_every: u32,
+) -> Result<()> {
     let ctx = GpuContext::new()?;
     let mut opts = RunOptions::new(run_dir);
     opts.checkpoint_every_days = checkpoint_every;
+    opts.frames_every_days = frames_every;
     opts.stop = Some(stop_flag()?);
     let summary = resume_run(&ctx, days, &opts)?;
     println!(
@@ -355,12 +376,18 @@ fn resume(run_dir: &Path, days: Option<u32>, checkpoint_every: u32) -> Result<()
     Ok(())
 }
 
-fn morph(path: &Path, threshold: Option<f64>, json: bool) -> Result<()> {
-    let volume = Volume::read(path)?;
-    let voxel_um = volume
-        .isotropic_voxel_um()
-        .map_err(anyhow::Error::msg)
-        .with_context(|| path.display().to_string())?;
+fn morph(path: &Path, voxel_um: Option<f64>, threshold: Option<f64>, json: bool) -> Result<()> {
+    let volume = trabecula::io::volume::read_volume(path)?;
+    let voxel_um = match voxel_um {
+        Some(v) => v,
+        None if !volume.spacing_mm[0].is_finite() => {
+            anyhow::bail!("{} records no voxel size; give --voxel-um", path.display())
+        }
+        None => volume
+            .isotropic_voxel_um()
+            .map_err(anyhow::Error::msg)
+            .with_context(|| path.display().to_string())?,
+    };
     let lattice = Lattice::from_volume(&volume, Some(threshold.unwrap_or(0.5)), voxel_um);
     let m = trabecula::sim::metrics::lattice_morphometry(&lattice);
     if json {

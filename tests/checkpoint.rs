@@ -100,6 +100,15 @@ fn resumed_runs_match_an_uninterrupted_run() {
     );
     ok(resume(&split, &["--days", "40"]));
     assert_eq!(series(&split), reference);
+    let kept: Vec<String> = checkpoint::list(&split)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        kept,
+        ["step_000035.ckpt", "step_000040.ckpt"],
+        "the resumed run keeps checkpointing every 5 days"
+    );
     assert!(
         lattice_end(&split) == lattice_end(&whole),
         "final lattice bytes"

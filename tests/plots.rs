@@ -79,12 +79,14 @@ fn bone_plot_line_rises_with_bv_tv() {
     assert!(early > late + 20.0, "early y {early}, late y {late}");
     let cells = decode(&dir.path().join("plots/cells.png"));
     assert_eq!((cells.0, cells.1), (900, 560));
-    for c in COLOURS {
-        assert!(
-            mean_y(&cells, [c.0, c.1, c.2], 0.1, 0.7).is_some(),
-            "cell line {c:?} missing"
-        );
-    }
+    let ys: Vec<f64> = COLOURS
+        .iter()
+        .map(|c| mean_y(&cells, [c.0, c.1, c.2], 0.1, 0.7).expect("every cell line drawn"))
+        .collect();
+    // Osteocytes in the upper panel, osteoclasts and osteoblasts in the lower.
+    let mid = cells.1 as f64 / 2.0;
+    assert!(ys[0] < mid && ys[1] < mid, "{ys:?}");
+    assert!(ys[2] > mid && ys[3] > mid, "{ys:?}");
 }
 
 #[test]

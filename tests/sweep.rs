@@ -136,9 +136,10 @@ fn killed_sweep_resumes_and_shards_merge_to_the_same_summary() {
     assert_eq!(reference.len(), 9, "header and 8 rows");
     assert!(reference[1..].iter().all(|r| r.contains(",finished,")));
 
-    // Killed midway with SIGKILL, then rerun.
+    // Killed midway with SIGKILL, then rerun; with daily checkpoints the
+    // run cut short continues from its checkpoint, and must still agree.
     let killed = tmp.path().join("killed");
-    let mut child = sweep_cmd(&file, &killed, &[])
+    let mut child = sweep_cmd(&file, &killed, &["--checkpoint-every", "1"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -167,7 +168,7 @@ fn killed_sweep_resumes_and_shards_merge_to_the_same_summary() {
         .collect();
     let finished_at_kill = run_dirs(&killed).iter().filter(|d| is_finished(d)).count();
     assert!(finished_at_kill < 8, "the kill landed before the end");
-    let out = run_ok(sweep_cmd(&file, &killed, &[]));
+    let out = run_ok(sweep_cmd(&file, &killed, &["--checkpoint-every", "1"]));
     let skipped = format!(
         "{} finished now, {finished_at_kill} skipped",
         8 - finished_at_kill
@@ -182,10 +183,57 @@ fn killed_sweep_resumes_and_shards_merge_to_the_same_summary() {
     }
     assert_eq!(summary_without_timing(&killed), reference);
 
-    // Two shards into one folder, then --merge.
+    // A run left unfinished at day 1 (its day-2 checkpoint gone) continues
+    // from its day-1 checkpoint on the next rerun, to the same result.
+    let cut = &run_dirs(&killed)[3];
+    let ckpts = trabecula::sim::checkpoint::list(cut);
+    assert_eq!(ckpts.len(), 2, "{cut:?}: the newest two checkpoints");
+    std::fs::remove_file(&ckpts[1]).unwrap();
+    let record = std::fs::read_to_string(cut.join("run.json")).unwrap();
+    std::fs::write(
+        cut.join("run.json"),
+        record.replace("\"finished\"", "\"interrupted\""),
+    )
+    .unwrap();
+    assert!(!is_finished(cut));
+    let out = run_ok(sweep_cmd(&file, &killed, &["--checkpoint-every", "1"]));
+    assert!(out.contains("1 finished now, 7 skipped"), "{out}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cut.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["resumed_from_day"], 1.0, "continued, not restarted");
+    assert_eq!(summary_without_timing(&killed), reference);
+
+    // Two shards into one folder, then --merge. The first shard is stopped
+    // by SIGINT after its first run and then rerun.
     let sharded = tmp.path().join("sharded");
-    let a = run_ok(sweep_cmd(&file, &sharded, &["--shard", "0/2"]));
-    assert!(a.contains("4 runs, 4 finished now"), "{a}");
+    let shard0 = ["--shard", "0/2", "--checkpoint-every", "1"];
+    let child = sweep_cmd(&file, &sharded, &shard0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !(sharded.exists() && run_dirs(&sharded).iter().any(|d| is_finished(d)))
+        && t0.elapsed() < Duration::from_secs(120)
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("sweep stopped"), "{stderr}");
+    let done = run_dirs(&sharded).iter().filter(|d| is_finished(d)).count();
+    assert!((1..4).contains(&done), "{done} of 4 finished before SIGINT");
+    let a = run_ok(sweep_cmd(&file, &sharded, &shard0));
+    assert!(
+        a.contains(&format!("4 runs, {} finished now", 4 - done)),
+        "{a}"
+    );
     run_ok(sweep_cmd(
         &file,
         &sharded,
@@ -232,4 +280,90 @@ fn shipped_gravity_sweep_expands_to_valid_scenes() {
         .map(|r| r.params[0].1.clone())
         .collect();
     assert_eq!(g, ["0.0", "0.16", "0.38", "1.0"]);
+}
+
+#[test]
+fn summary_has_per_phase_changes_from_the_time_series() {
+    use trabecula::io::mhd::Volume;
+    use trabecula::sim::{Metrics, TimeSeries};
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("g=0_seed1-00000000");
+    std::fs::create_dir(&run).unwrap();
+    // Two days of phase 0 then two of phase 1; BV/TV 0.2 → 0.19 → 0.171.
+    let bv = [0.2, 0.195, 0.19, 0.18, 0.171];
+    let phase = [0, 0, 0, 1, 1];
+    let rows: Vec<Metrics> = (0..5)
+        .map(|i| Metrics {
+            day: i as f64,
+            phase: phase[i],
+            gravity: 1.0,
+            load_factor: 1.0,
+            bv_tv: bv[i],
+            mineral_mean: bv[i],
+            bs_bv_per_mm: 10.0,
+            tb_th_um: 100.0 - i as f64,
+            tb_sp_um: 500.0,
+            tb_n_per_mm: 1.5,
+            conn_d_per_mm3: [4.0, 4.0, 5.0, 5.0, 4.0][i],
+            osteocytes_alive: 100,
+            osteocytes_apoptotic: 0,
+            osteoclasts: 3,
+            osteoblasts: 5,
+            resorbed_mm3: 0.5 * i as f64,
+            formed_mm3: 0.25,
+            mean_stimulus: 0.0,
+            mean_rankl: 1.0,
+            mean_sclerostin: 1.0,
+            wall_s: 0.0,
+        })
+        .collect();
+    TimeSeries { rows }
+        .write_csv(&run.join("timeseries.csv"))
+        .unwrap();
+    Volume::from_f32([2, 2, 2], 0.02, vec![0.0; 8])
+        .write(&run.join("lattice_end.mhd"))
+        .unwrap();
+    std::fs::write(
+        run.join("run.json"),
+        r#"{"status": "finished", "steps": 4, "timings": {"total_s": 1.5}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        run.join("params.json"),
+        r#"{"sweep": "t", "index": 0, "params": [["loading.gravity", "0"]], "seed": 1, "overrides": []}"#,
+    )
+    .unwrap();
+    assert!(is_finished(&run));
+    assert_eq!(trabecula::batch::write_summary(tmp.path()).unwrap(), 1);
+    let text = std::fs::read_to_string(tmp.path().join("summary.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let get = |c: &str| -> f64 {
+        let i = header
+            .iter()
+            .position(|h| *h == c)
+            .unwrap_or_else(|| panic!("no {c}"));
+        row[i].parse().unwrap()
+    };
+    let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+    close(get("bv_tv_change_pct"), -14.5);
+    close(get("phase0_bv_tv_change_pct"), -5.0);
+    close(get("phase1_bv_tv_change_pct"), -10.0);
+    close(get("phase0_days"), 2.0);
+    close(get("phase0_conn_d_change_pct"), 25.0);
+    close(get("phase1_conn_d_change_pct"), -20.0);
+    close(get("phase1_tb_th_um_end"), 96.0);
+    close(get("phase0_resorbed_mm3"), 1.5);
+    close(get("phase1_resorbed_mm3"), 3.5);
+    close(get("resorbed_mm3_total"), 5.0);
+    close(get("loading.gravity"), 0.0);
+    close(get("wall_s"), 1.5);
+    // An incomplete series is not finished.
+    std::fs::write(
+        run.join("run.json"),
+        r#"{"status": "finished", "steps": 5}"#,
+    )
+    .unwrap();
+    assert!(!is_finished(&run));
 }

@@ -201,3 +201,47 @@ fn volumes_every_days_is_range_checked() {
     let scene = trabecula::scene::load(&scene_path, &[]).unwrap();
     assert_eq!(scene.outputs.volumes_every_days, 0, "off by default");
 }
+
+/// Reads the files with VTK itself when its Python module is installed
+/// (`python3 -m pip install vtk`); says so and passes when it is not.
+#[test]
+fn vtk_reads_them_when_installed() {
+    let has_vtk = std::process::Command::new("python3")
+        .args(["-c", "import vtk"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_vtk {
+        eprintln!("python3 -c 'import vtk' failed: VTK cross-check not run");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a: Vec<f32> = (0..60).map(|i| i as f32 * 0.5).collect();
+    let vti = dir.path().join("x.vti");
+    write_vti(&vti, [3, 4, 5], 0.02, &[("a", Array::F32(&a))]).unwrap();
+    let vtp = dir.path().join("p.vtp");
+    let points = [[0.5f32, 1.0, 1.5], [2.0, 2.5, 3.0]];
+    write_vtp(&vtp, &points, &[("type", Array::I32(&[0, 2]))]).unwrap();
+    let script = r#"
+import sys, vtk
+r = vtk.vtkXMLImageDataReader(); r.SetFileName(sys.argv[1]); r.Update()
+img = r.GetOutput(); a = img.GetCellData().GetArray("a")
+print(img.GetNumberOfCells(), a.GetNumberOfTuples(), a.GetValue(7), a.GetValue(59), img.GetSpacing()[0])
+p = vtk.vtkXMLPolyDataReader(); p.SetFileName(sys.argv[2]); p.Update()
+pd = p.GetOutput()
+print(pd.GetNumberOfPoints(), pd.GetNumberOfVerts(), pd.GetPointData().GetArray("type").GetValue(1), pd.GetPoint(1)[2])
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&vti)
+        .arg(&vtp)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !err.contains("ERROR"),
+        "{text}{err}"
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines, ["60 60 3.5 29.5 0.02", "2 2 2 3.0"], "{err}");
+}

@@ -92,9 +92,16 @@ fn run_metrics(dir: &Path) -> Result<Vec<(String, String)>> {
         ("resorbed_mm3_total".into(), total("resorbed_mm3")?),
         ("formed_mm3_total".into(), total("formed_mm3")?),
     ];
-    // Per loading phase: BV/TV change from the phase's start to its end.
+    // Per loading phase: changes from the phase's start (the row before its
+    // first day) to its end, and what was resorbed and formed in it.
     let phase = cols.get("phase")?;
     let bv = cols.get("bv_tv")?;
+    let (th, tb_n, conn) = (
+        cols.get("tb_th_um")?,
+        cols.get("tb_n_per_mm")?,
+        cols.get("conn_d_per_mm3")?,
+    );
+    let (resorbed, formed) = (cols.get("resorbed_mm3")?, cols.get("formed_mm3")?);
     let phases: BTreeSet<i64> = phase[1..]
         .iter()
         .filter(|p| **p >= 0.0)
@@ -103,10 +110,22 @@ fn run_metrics(dir: &Path) -> Result<Vec<(String, String)>> {
     for p in phases {
         let rows: Vec<usize> = (1..phase.len()).filter(|&i| phase[i] as i64 == p).collect();
         let (start, end) = (rows[0] - 1, *rows.last().expect("a row"));
-        out.push((
-            format!("phase{p}_bv_tv_change_pct"),
-            change_pct(bv[start], bv[end]),
-        ));
+        let sum = |v: &[f64]| rows.iter().map(|&i| v[i]).sum::<f64>();
+        out.extend([
+            (format!("phase{p}_days"), rows.len() as f64),
+            (
+                format!("phase{p}_bv_tv_change_pct"),
+                change_pct(bv[start], bv[end]),
+            ),
+            (format!("phase{p}_tb_th_um_end"), th[end]),
+            (format!("phase{p}_tb_n_per_mm_end"), tb_n[end]),
+            (
+                format!("phase{p}_conn_d_change_pct"),
+                change_pct(conn[start], conn[end]),
+            ),
+            (format!("phase{p}_resorbed_mm3"), sum(resorbed)),
+            (format!("phase{p}_formed_mm3"), sum(formed)),
+        ]);
     }
     Ok(out.into_iter().map(|(k, v)| (k, num(v))).collect())
 }

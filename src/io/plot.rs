@@ -161,29 +161,47 @@ pub fn write_plots(cols: &Columns, run_dir: &Path) -> Result<()> {
         },
     ];
     let png = draw(
-        "Bone relative to day 0",
-        "relative to day 0",
         day,
-        &bone,
-        false,
+        &[Panel {
+            title: "Bone relative to day 0",
+            y_label: "relative to day 0",
+            lines: bone.into(),
+            counts: false,
+        }],
     )?;
     write_atomic_bytes(&dir.join("bone.png"), &png).context("writing plots/bone.png")?;
 
-    let cells: Vec<Line> = [
-        ("osteocytes_alive", "osteocytes (alive)"),
-        ("osteocytes_apoptotic", "osteocytes (apoptotic)"),
-        ("osteoclasts", "osteoclasts"),
-        ("osteoblasts", "osteoblasts"),
-    ]
-    .into_iter()
-    .map(|(name, label)| {
+    let line = |name: &str, label: &'static str| -> Result<Line<'static>> {
         Ok(Line {
             label,
             ys: cols.get(name)?.to_vec(),
         })
-    })
-    .collect::<Result<_>>()?;
-    let png = draw("Cells", "count", day, &cells, true)?;
+    };
+    // Osteocytes outnumber the surface cells by orders of magnitude: one
+    // panel each, so both are readable.
+    let png = draw(
+        day,
+        &[
+            Panel {
+                title: "Osteocytes",
+                y_label: "count",
+                lines: vec![
+                    line("osteocytes_alive", "alive")?,
+                    line("osteocytes_apoptotic", "apoptotic")?,
+                ],
+                counts: true,
+            },
+            Panel {
+                title: "Osteoclasts and osteoblasts",
+                y_label: "count",
+                lines: vec![
+                    line("osteoclasts", "osteoclasts")?,
+                    line("osteoblasts", "osteoblasts")?,
+                ],
+                counts: true,
+            },
+        ],
+    )?;
     write_atomic_bytes(&dir.join("cells.png"), &png).context("writing plots/cells.png")?;
     Ok(())
 }
@@ -211,14 +229,18 @@ fn y_range(lines: &[Line], from_zero: bool) -> (f64, f64) {
     (if from_zero { lo } else { lo - pad }, hi + pad)
 }
 
-/// Draws `lines` against `xs` and returns the PNG bytes.
-fn draw(
-    title: &str,
-    y_label: &str,
-    xs: &[f64],
-    lines: &[Line],
-    from_zero: bool,
-) -> Result<Vec<u8>> {
+/// One chart of a figure: its lines share a y axis.
+struct Panel<'a> {
+    title: &'a str,
+    y_label: &'a str,
+    lines: Vec<Line<'a>>,
+    /// Counts: the y axis starts at 0 and its labels are whole numbers.
+    counts: bool,
+}
+
+/// Draws panels stacked top to bottom against `xs` and returns the PNG
+/// bytes. Colours run on across panels, so each series keeps its own.
+fn draw(xs: &[f64], panels: &[Panel]) -> Result<Vec<u8>> {
     register_font();
     let mut rgb = vec![0u8; (WIDTH_PX * HEIGHT_PX * 3) as usize];
     {
@@ -226,46 +248,58 @@ fn draw(
         root.fill(&WHITE).map_err(plot_error)?;
         let x_max = xs.iter().copied().fold(0.0_f64, f64::max).max(1.0);
         let x_min = xs.iter().copied().fold(x_max, f64::min).min(0.0);
-        let (y_lo, y_hi) = y_range(lines, from_zero);
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT, 26))
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(80)
-            .build_cartesian_2d(x_min..x_max, y_lo..y_hi)
-            .map_err(plot_error)?;
-        chart
-            .configure_mesh()
-            .x_desc("day")
-            .x_label_formatter(&|d| format!("{d:.0}"))
-            .y_desc(y_label)
-            .label_style((FONT, 16))
-            .draw()
-            .map_err(plot_error)?;
-        for (i, line) in lines.iter().enumerate() {
-            let colour = COLOURS[i % COLOURS.len()];
-            let points: Vec<(f64, f64)> = xs
-                .iter()
-                .zip(&line.ys)
-                .filter(|(x, y)| x.is_finite() && y.is_finite())
-                .map(|(&x, &y)| (x, y))
-                .collect();
+        let areas = root.split_evenly((panels.len(), 1));
+        let mut colour_index = 0;
+        for (area, panel) in areas.iter().zip(panels) {
+            let (y_lo, y_hi) = y_range(&panel.lines, panel.counts);
+            // Enough decimals to tell ~5 ticks apart, none for counts.
+            let decimals = if panel.counts {
+                0
+            } else {
+                (-((y_hi - y_lo) / 5.0).log10()).ceil().clamp(0.0, 9.0) as usize
+            };
+            let mut chart = ChartBuilder::on(area)
+                .caption(panel.title, (FONT, 22))
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(80)
+                .build_cartesian_2d(x_min..x_max, y_lo..y_hi)
+                .map_err(plot_error)?;
             chart
-                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
-                .map_err(plot_error)?
-                .label(line.label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-                });
+                .configure_mesh()
+                .x_desc("day")
+                .x_label_formatter(&|d| format!("{d:.0}"))
+                .y_desc(panel.y_label)
+                .y_label_formatter(&|y| format!("{y:.decimals$}"))
+                .label_style((FONT, 15))
+                .draw()
+                .map_err(plot_error)?;
+            for line in &panel.lines {
+                let colour = COLOURS[colour_index % COLOURS.len()];
+                colour_index += 1;
+                let points: Vec<(f64, f64)> = xs
+                    .iter()
+                    .zip(&line.ys)
+                    .filter(|(x, y)| x.is_finite() && y.is_finite())
+                    .map(|(&x, &y)| (x, y))
+                    .collect();
+                chart
+                    .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+                    .map_err(plot_error)?
+                    .label(line.label)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font((FONT, 15))
+                .draw()
+                .map_err(plot_error)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 16))
-            .draw()
-            .map_err(plot_error)?;
         root.present().map_err(plot_error)?;
     }
     encode_png(&rgb, WIDTH_PX, HEIGHT_PX)

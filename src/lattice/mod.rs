@@ -114,9 +114,13 @@ pub fn from_scene(
         }
         LatticeSource::Volume => {
             let path = l.volume.as_ref().expect("validated: volume present");
-            let volume = Volume::read(path)?;
+            let volume = crate::io::volume::read_volume(path)?;
             let voxel_um = match l.voxel_size_um {
                 Some(v) => v,
+                None if !volume.spacing_mm[0].is_finite() => anyhow::bail!(
+                    "{} carries no voxel size (TIFF); set lattice.voxel_size_um",
+                    path.display()
+                ),
                 None => volume
                     .isotropic_voxel_um()
                     .map_err(anyhow::Error::msg)

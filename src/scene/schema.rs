@@ -68,7 +68,7 @@ pub enum LatticeSource {
     /// Generated from the seed (`shaders/lattice/generate.wgsl`).
     #[default]
     Procedural,
-    /// Read from a MetaImage volume.
+    /// Read from a micro-CT volume (MetaImage, NIfTI or TIFF).
     Volume,
 }
 
@@ -142,7 +142,9 @@ pub struct LatticeSection {
     pub rod_weight: Option<f64>,
     /// Elongation of the structure along z, the habitual loading axis (procedural).
     pub anisotropy: Option<f64>,
-    /// MetaImage file (`source = "volume"`), relative to the scene file.
+    /// Volume file (`source = "volume"`), relative to the scene file:
+    /// MetaImage `.mhd`/`.mha`, NIfTI `.nii`/`.nii.gz`, a multi-page TIFF or
+    /// a folder of TIFF slices.
     pub volume: Option<PathBuf>,
     /// Grey value at or above which a voxel is bone; absent: values are
     /// mineral fractions in [0, 1] already.

@@ -66,6 +66,9 @@ pub struct RunProgress {
     pub lattice_s: f64,
     /// Wall time of the run before this checkpoint, s.
     pub elapsed_s: f64,
+    /// The run's `--checkpoint-every` and `--frames-every`, kept on resume.
+    pub checkpoint_every_days: u32,
+    pub frames_every_days: u32,
 }
 
 /// The JSON header.

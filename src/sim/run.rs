@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::checkpoint::{self, Checkpoint, RunProgress};
 use super::metrics::{Metrics, TimeSeries, lattice_morphometry};
-use super::snapshot::Snapshots;
+use super::snapshot::{Frames, Snapshots};
 use super::step::Simulation;
 use crate::cells::CellType;
 use crate::gpu::{AdapterSummary, GpuContext};
@@ -35,6 +35,8 @@ pub struct RunOptions {
     pub checkpoint_every_days: u32,
     /// Set (by SIGINT/SIGTERM) to stop after the current step with a checkpoint.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Render `frames/frame_NNNNN.png` every this many days (0: none).
+    pub frames_every_days: u32,
 }
 
 impl RunOptions {
@@ -45,6 +47,7 @@ impl RunOptions {
             command_line: std::env::args().collect(),
             checkpoint_every_days: 0,
             stop: None,
+            frames_every_days: 0,
         }
     }
 }
@@ -106,6 +109,7 @@ struct Progress {
     morph: Morphometry,
     last_morph_day: f64,
     snapshots: Option<Snapshots>,
+    frames: Option<Frames>,
     record: RunRecord,
     /// Wall time before this process took the run over, s.
     elapsed_before_s: f64,
@@ -166,12 +170,17 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
         s.write(ctx, &sim, day0.load_factor)
             .context("writing the day-0 snapshot")?;
     }
+    let mut frames = Frames::new(&opts.out_dir, opts.frames_every_days);
+    if let Some(f) = &mut frames {
+        f.write(ctx, &sim).context("rendering the day-0 frame")?;
+    }
     let progress = Progress {
         sim,
         series,
         morph,
         last_morph_day: 0.0,
         snapshots,
+        frames,
         record,
         elapsed_before_s: 0.0,
     };
@@ -179,13 +188,23 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
 }
 
 /// Continues the run in `opts.out_dir` from its newest checkpoint, to the
-/// scene's last day or to `days` if given (a longer run).
+/// scene's last day or to `days` if given (a longer run). A zero
+/// `checkpoint_every_days` or `frames_every_days` in `opts` keeps the
+/// interrupted run's setting.
 pub fn resume_run(ctx: &GpuContext, days: Option<u32>, opts: &RunOptions) -> Result<RunSummary> {
     let t0 = Instant::now();
     let dir = &opts.out_dir;
     let path = checkpoint::latest(dir)?;
     let ckpt = Checkpoint::read(&path)?;
     let h = &ckpt.header;
+    let mut opts = opts.clone();
+    if opts.checkpoint_every_days == 0 {
+        opts.checkpoint_every_days = h.run.checkpoint_every_days;
+    }
+    if opts.frames_every_days == 0 {
+        opts.frames_every_days = h.run.frames_every_days;
+    }
+    let opts = &opts;
     let mut scene = h.scene.clone();
     if let Some(d) = days {
         if (d as f64) < h.day {
@@ -231,6 +250,10 @@ pub fn resume_run(ctx: &GpuContext, days: Option<u32>, opts: &RunOptions) -> Res
     if let Some(s) = &mut snapshots {
         s.resume_at(h.day);
     }
+    let mut frames = Frames::new(dir, opts.frames_every_days);
+    if let Some(f) = &mut frames {
+        f.resume_at(h.day);
+    }
     let record = RunRecord {
         program: env!("CARGO_PKG_NAME").into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -256,6 +279,7 @@ pub fn resume_run(ctx: &GpuContext, days: Option<u32>, opts: &RunOptions) -> Res
         morph,
         last_morph_day: h.run.last_morph_day,
         snapshots,
+        frames,
         record,
         elapsed_before_s: h.run.elapsed_s,
     };
@@ -307,10 +331,16 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
             s.write(ctx, &p.sim, report.load_factor)
                 .with_context(|| format!("writing the day-{day} snapshot"))?;
         }
+        if let Some(f) = &mut p.frames
+            && (f.due(day) || step == steps)
+        {
+            f.write(ctx, &p.sim)
+                .with_context(|| format!("rendering the day-{day} frame"))?;
+        }
         let stop = opts.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
         let ckpt_due = ckpt_every > 0.0 && day - last_ckpt_day >= ckpt_every - 1e-9;
         if ckpt_due || stop {
-            let path = write_checkpoint(ctx, &p, dir, wall(&t0, p.elapsed_before_s))?;
+            let path = write_checkpoint(ctx, &p, opts, wall(&t0, p.elapsed_before_s))?;
             last_ckpt_day = day;
             if stop && step < steps {
                 if let Some(b) = &bar {
@@ -368,7 +398,13 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
     })
 }
 
-fn write_checkpoint(ctx: &GpuContext, p: &Progress, dir: &Path, elapsed_s: f64) -> Result<PathBuf> {
+fn write_checkpoint(
+    ctx: &GpuContext,
+    p: &Progress,
+    opts: &RunOptions,
+    elapsed_s: f64,
+) -> Result<PathBuf> {
+    let dir = &opts.out_dir;
     // The CSV was rewritten with every row up to this step just before.
     let csv = dir.join("timeseries.csv");
     let timeseries_csv =
@@ -380,6 +416,8 @@ fn write_checkpoint(ctx: &GpuContext, p: &Progress, dir: &Path, elapsed_s: f64) 
         osteocytes_seeded: p.record.osteocytes_seeded,
         lattice_s: p.record.timings.lattice_s,
         elapsed_s,
+        checkpoint_every_days: opts.checkpoint_every_days,
+        frames_every_days: opts.frames_every_days,
     };
     let ckpt = Checkpoint::capture(ctx, &p.sim, run);
     let path = checkpoint::save(dir, &ckpt)?;

@@ -1,7 +1,8 @@
 //! Volume snapshots for ParaView every `outputs.volumes_every_days`: the
 //! lattice fields as `volumes/day_NNNNN.vti`, the agents as
 //! `volumes/agents_day_NNNNN.vtp`, and `lattice.pvd` / `agents.pvd`
-//! collections that put them on ParaView's time axis.
+//! collections that put them on ParaView's time axis; and rendered PNG
+//! frames every `--frames-every` days.
 
 use std::path::{Path, PathBuf};
 
@@ -135,4 +136,67 @@ pub fn vti_name(day: f64) -> String {
 /// File of the agent snapshot at `day`.
 pub fn vtp_name(day: f64) -> String {
     format!("agents_day_{:05}.vtp", day.round() as u64)
+}
+
+/// Rendered frames every `--frames-every` days: `frames/frame_NNNNN.png`,
+/// drawn by the offscreen renderer with the default camera and layers (the
+/// same picture `trabecula render RUN --day N` makes).
+pub struct Frames {
+    dir: PathBuf,
+    every_days: f64,
+    last_day: Option<f64>,
+    offscreen: Option<crate::render::offscreen::Offscreen>,
+}
+
+/// Frame size, pixels (as `trabecula render`'s default).
+pub const FRAME_WIDTH_PX: u32 = 640;
+pub const FRAME_HEIGHT_PX: u32 = 480;
+
+impl Frames {
+    /// Frames into `run_dir/frames` every `every_days` (0: never).
+    pub fn new(run_dir: &Path, every_days: u32) -> Option<Self> {
+        (every_days > 0).then(|| Self {
+            dir: run_dir.join("frames"),
+            every_days: every_days as f64,
+            last_day: None,
+            offscreen: None,
+        })
+    }
+
+    /// Continues the schedule of a run resumed at `day`.
+    pub fn resume_at(&mut self, day: f64) {
+        self.last_day = Some((day / self.every_days).floor() * self.every_days);
+    }
+
+    /// True on the first call, then every `every_days`.
+    pub fn due(&self, day: f64) -> bool {
+        match self.last_day {
+            None => true,
+            Some(last) => day - last >= self.every_days - 1e-9,
+        }
+    }
+
+    /// Renders the simulation as it is now to the day's PNG.
+    pub fn write(&mut self, ctx: &GpuContext, sim: &Simulation) -> Result<()> {
+        use crate::render::{Frame, Layers, OrbitCamera, offscreen::Offscreen};
+        if self.offscreen.is_none() {
+            self.offscreen = Some(Offscreen::new(ctx, FRAME_WIDTH_PX, FRAME_HEIGHT_PX)?);
+        }
+        let offscreen = self.offscreen.as_ref().expect("created above");
+        let image = offscreen.render(
+            ctx,
+            &Frame::from_simulation(sim),
+            &OrbitCamera::default(),
+            &Layers::default(),
+        )?;
+        let day = sim.day();
+        image.write_png(&self.dir.join(frame_name(day)))?;
+        self.last_day = Some(day);
+        Ok(())
+    }
+}
+
+/// File of the frame at `day`.
+pub fn frame_name(day: f64) -> String {
+    format!("frame_{:05}.png", day.round() as u64)
 }
