@@ -20,7 +20,7 @@ use crate::scene::{self, Scene};
 use crate::sim::metrics::{Metrics, TimeSeries, lattice_morphometry, unmeasured};
 use crate::sim::{Simulation, StepReport};
 
-pub use rows::{Band, RowResult};
+pub use rows::{Band, RowResult, evaluate, markdown};
 
 /// `trabecula validate` options.
 #[derive(Debug, Clone, clap::Args)]

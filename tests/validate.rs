@@ -1,0 +1,109 @@
+//! The validation rows' arithmetic on synthetic runs whose figures are known
+//! by construction (the scenarios themselves run in `trabecula validate`).
+
+use trabecula::sim::StepReport;
+use trabecula::sim::metrics::unmeasured;
+use trabecula::validate::{Proximity, Runs, Scenario, ScenarioRun, evaluate, markdown};
+
+/// A run of `days` daily steps whose mean mineral and BV/TV fall linearly
+/// by `loss_pct` %, with constant cell counts and per-day volumes.
+fn run(scenario: Scenario, seed: u64, days: usize, loss_pct: f64, resorbed: f64) -> ScenarioRun {
+    let reports = (0..=days)
+        .map(|d| {
+            let f = 1.0 - loss_pct / 100.0 * d as f64 / days as f64;
+            StepReport {
+                day: d as f64,
+                bv_tv: 0.2 * f,
+                mineral_mean: 0.2 * f,
+                osteoclasts: 10,
+                osteoblasts: 100,
+                // Apoptotic osteocytes peak on day 3, osteoclasts on day 12.
+                osteocytes_apoptotic: if d == 3 { 50 } else { 5 },
+                resorbed_voxels: resorbed,
+                formed_voxels: resorbed * 0.5,
+                mean_sclerostin: if loss_pct > 1.0 { 1.5 } else { 1.0 },
+                ..Default::default()
+            }
+        })
+        .map(|mut r| {
+            if r.day == 12.0 {
+                r.osteoclasts = 40;
+            }
+            r
+        })
+        .collect();
+    let mut start = unmeasured();
+    start.tb_th_um = 50.0;
+    let mut end = unmeasured();
+    end.tb_th_um = 45.0;
+    ScenarioRun {
+        scenario,
+        seed,
+        dt_days: 1.0,
+        reports,
+        morph_start: start,
+        morph_end: end,
+        proximity: Some(Proximity {
+            newborn: 10,
+            oc_to_apoptotic: 2.0,
+            oc_to_live: 3.0,
+            surface_to_apoptotic: 4.0,
+            surface_to_live: 3.0,
+        }),
+        wall_s: 0.0,
+    }
+}
+
+#[test]
+fn rows_compute_their_figures_and_judge_them_against_the_bands() {
+    use Scenario::*;
+    let mut runs = Runs::default();
+    for seed in [1, 2] {
+        runs.0.push(run(Earth, seed, 365, 0.5, 1.0));
+        // 7.2 % over 180 d = 1.2175 %/month.
+        runs.0.push(run(Iss, seed, 180, 7.2, 2.0));
+        runs.0.push(run(BedRest, seed, 90, 4.0, 2.0));
+        runs.0.push(run(MouseUnloaded, seed, 21, 12.0, 1.0));
+        runs.0.push(run(MouseControl, seed, 21, 0.0, 4.0));
+        runs.0.push(run(IssExercise, seed, 180, 3.6, 1.5));
+        runs.0
+            .push(run(IssExerciseBisphosphonate, seed, 180, 0.9, 1.2));
+        // V8 is judged on the mean ratio over seeds: (0.5 + 0.9) / 2 = 0.7 fails.
+        runs.0.push(run(
+            BedRestVibration,
+            seed,
+            90,
+            if seed == 1 { 2.0 } else { 3.6 },
+            1.0,
+        ));
+    }
+    let rows = evaluate(&runs);
+    let get = |id: &str| rows.iter().find(|r| r.id == id).unwrap();
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+
+    assert!(close(get("V1").mean, 0.5) && get("V1").pass);
+    assert!(close(get("V2").mean, 7.2 / (180.0 / 30.4375)) && get("V2").pass);
+    assert!(close(get("V3").mean, 4.0) && get("V3").pass);
+    assert!(close(get("V4a").mean, -12.0) && get("V4a").pass);
+    assert!(close(get("V4b").mean, -10.0) && get("V4b").pass);
+    // Formed per day 0.5 vs 2.0 in the control: −75 %.
+    assert!(close(get("V4c").mean, -75.0) && get("V4c").pass);
+    assert!(close(get("V5a").mean, 9.0) && get("V5a").pass);
+    // (2/4) / (3/3) = 0.5: nearer to apoptotic cells than chance.
+    assert!(close(get("V5b").mean, 0.5) && get("V5b").pass);
+    assert!(close(get("V6").mean, 0.5) && get("V6").pass);
+    // V7's loss (0.15 %/month) is inside its band, but it resorbs 1.2× the
+    // 1 g baseline: the row fails on its condition.
+    let v7 = get("V7");
+    assert!(close(v7.mean, 0.9 / (180.0 / 30.4375)) && v7.band.contains(v7.mean));
+    assert!(!v7.condition.as_ref().unwrap().1 && !v7.pass);
+    let v8 = get("V8");
+    assert!(close(v8.mean, (0.5 + 0.9) / 2.0) && !v8.pass);
+    assert!(close(v8.spread, ((0.5f64 - 0.7).powi(2) * 2.0).sqrt()));
+    assert!(get("M1").pass && close(get("M1").mean, 1.5));
+    assert!(close(get("M2").mean, 1.2 / 1.5) && get("M2").pass);
+
+    let md = markdown(&rows);
+    assert_eq!(md.lines().count(), 2 + rows.len());
+    assert!(md.contains("| V8 |") && md.contains("**FAIL**"));
+}
