@@ -314,6 +314,9 @@ fn summary_has_per_phase_changes_from_the_time_series() {
             mean_stimulus: 0.0,
             mean_rankl: 1.0,
             mean_sclerostin: 1.0,
+            apparent_modulus_mpa: 0.0,
+            fe_iterations: 0,
+            fe_relative_residual: f64::NAN,
             wall_s: 0.0,
         })
         .collect();

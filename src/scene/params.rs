@@ -93,8 +93,11 @@ parameter_section!(
     osteoblast_sclerostin_half: 1.0, 1.0, 0.01, 1000.0, "";
     /// Hill exponent of sclerostin's brake on osteoblast recruitment.
     osteoblast_sclerostin_hill: 1.0, 2.0, 0.5, 6.0, "";
-    /// Weight of strain overload (stimulus/reference − 1) in osteoblast recruitment.
-    osteoblast_mech_weight: 1.0, 1.0, 0.0, 100.0, "";
+    /// Weight of strain overload (stimulus / lattice-mean stimulus − 1) in
+    /// osteoblast recruitment. 0 by default: loading reaches osteoblasts
+    /// through osteocyte sclerostin; against the lattice mean, a
+    /// heterogeneous FE field reads as overload wherever SED is above average.
+    osteoblast_mech_weight: 0.0, 0.0, 0.0, 100.0, "";
     /// Mineral apposition rate (Lips 1978: 0.72; Kragstrup 1983: 0.63 µm/day human).
     apposition_um_per_day: 0.65, 1.5, 0.01, 50.0, " µm/day";
     /// Osteoblast lifespan (~3 months in humans: the formation period).
