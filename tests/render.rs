@@ -5,11 +5,9 @@
 
 mod common;
 
-use trabecula::gpu::compose::compose_validated;
 use trabecula::lattice::Lattice;
 use trabecula::render::offscreen::{Image, LatticeBuffers, Offscreen, simulate};
 use trabecula::render::{Frame, Layers, OrbitCamera, SliceField, View};
-use wgpu::naga;
 
 const W: u32 = 160;
 const H: u32 = 120;
@@ -311,25 +309,11 @@ fn camera_looks_at_the_block_centre() {
     }
 }
 
-/// Size and member offsets of WGSL struct `name` in `file`.
-fn wgsl_layout(file: &str, name: &str) -> (u32, Vec<u32>) {
-    let (_, module) = compose_validated(file).unwrap();
-    let mut layouter = naga::proc::Layouter::default();
-    layouter.update(module.to_ctx()).unwrap();
-    for (_, ty) in module.types.iter() {
-        if ty.name.as_deref() == Some(name)
-            && let naga::TypeInner::Struct { members, span } = &ty.inner
-        {
-            return (*span, members.iter().map(|m| m.offset).collect());
-        }
-    }
-    panic!("struct {name} not found in {file}");
-}
-
 #[test]
 fn view_and_sprites_match_their_wgsl_twins() {
     use std::mem::{offset_of, size_of};
-    let (size, offsets) = wgsl_layout("render/bone", "View");
+    let (size, members) = common::wgsl_layout("render/bone", "View");
+    let offsets: Vec<u32> = members.iter().map(|m| m.1).collect();
     assert_eq!(size as usize, size_of::<View>());
     assert_eq!(
         offsets,
@@ -348,7 +332,7 @@ fn view_and_sprites_match_their_wgsl_twins() {
         .map(|o| o as u32)
     );
     use trabecula::render::agents::Sprites;
-    let (size, _) = wgsl_layout("render/agents", "Sprites");
+    let (size, _) = common::wgsl_layout("render/agents", "Sprites");
     assert_eq!(size as usize, size_of::<Sprites>());
 }
 

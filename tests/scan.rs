@@ -3,36 +3,13 @@
 
 mod common;
 
-use trabecula::gpu::compose::compose_validated;
 use trabecula::gpu::{GpuContext, read_buffer, rng, storage_buffer_init, storage_buffer_zeroed};
 use trabecula::scan::{Reduce, ReduceParams, Scan, ScanParams, exclusive_scan_cpu, sum_cpu};
-use wgpu::naga;
-
-/// Size and member offsets of WGSL struct `name` in `file` (as in tests/shaders.rs).
-fn wgsl_layout(file: &str, name: &str) -> (u32, Vec<(String, u32)>) {
-    let (_, module) = compose_validated(file).unwrap();
-    let mut layouter = naga::proc::Layouter::default();
-    layouter.update(module.to_ctx()).unwrap();
-    for (_, ty) in module.types.iter() {
-        if ty.name.as_deref() == Some(name)
-            && let naga::TypeInner::Struct { members, span } = &ty.inner
-        {
-            return (
-                *span,
-                members
-                    .iter()
-                    .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
-                    .collect(),
-            );
-        }
-    }
-    panic!("struct {name} not found in {file}");
-}
 
 #[test]
 fn param_structs_match_wgsl() {
     use std::mem::{offset_of, size_of};
-    let (size, members) = wgsl_layout("scan/scan", "ScanParams");
+    let (size, members) = common::wgsl_layout("scan/scan", "ScanParams");
     assert_eq!(size as usize, size_of::<ScanParams>());
     let rust = [
         ("n", offset_of!(ScanParams, n)),
@@ -46,7 +23,7 @@ fn param_structs_match_wgsl() {
         .collect();
     assert_eq!(wgsl, rust);
 
-    let (size, members) = wgsl_layout("scan/reduce", "ReduceParams");
+    let (size, members) = common::wgsl_layout("scan/reduce", "ReduceParams");
     assert_eq!(size as usize, size_of::<ReduceParams>());
     assert_eq!(size % 16, 0);
     let offsets: Vec<u32> = members.iter().map(|(_, o)| *o).collect();

@@ -1,7 +1,8 @@
 //! Every shader composes and validates, and GPU structs match their WGSL twins.
 
+mod common;
+
 use trabecula::gpu::compose::{compose, compose_validated, kernel_files};
-use wgpu::naga;
 
 #[test]
 fn all_kernel_files_compose_and_validate() {
@@ -17,33 +18,11 @@ fn imports_are_included_once() {
     assert_eq!(text.matches("struct Grid").count(), 1);
 }
 
-/// Size and member offsets of WGSL struct `name` in `file`.
-pub fn wgsl_layout(file: &str, name: &str) -> (u32, Vec<(String, u32)>) {
-    let (_, module) = compose_validated(file).unwrap();
-    let mut layouter = naga::proc::Layouter::default();
-    layouter.update(module.to_ctx()).unwrap();
-    for (handle, ty) in module.types.iter() {
-        if ty.name.as_deref() == Some(name)
-            && let naga::TypeInner::Struct { members, span } = &ty.inner
-        {
-            let _ = layouter[handle];
-            return (
-                *span,
-                members
-                    .iter()
-                    .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
-                    .collect(),
-            );
-        }
-    }
-    panic!("struct {name} not found in {file}");
-}
-
 #[test]
 fn gen_params_layout_matches_wgsl() {
     use std::mem::{offset_of, size_of};
     use trabecula::lattice::generate::GenParams;
-    let (size, members) = wgsl_layout("lattice/generate", "GenParams");
+    let (size, members) = common::wgsl_layout("lattice/generate", "GenParams");
     assert_eq!(size as usize, size_of::<GenParams>());
     let rust = [
         ("grid", offset_of!(GenParams, grid)),

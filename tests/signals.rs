@@ -3,36 +3,13 @@
 
 mod common;
 
-use trabecula::gpu::compose::compose_validated;
 use trabecula::gpu::{GpuContext, read_buffer, rng, storage_buffer_init, storage_buffer_zeroed};
 use trabecula::signals::{Diffuse, DiffuseParams, jacobi_sweep_cpu};
-use wgpu::naga;
-
-/// Size and member offsets of WGSL struct `name` in `file` (as in tests/shaders.rs).
-fn wgsl_layout(file: &str, name: &str) -> (u32, Vec<(String, u32)>) {
-    let (_, module) = compose_validated(file).unwrap();
-    let mut layouter = naga::proc::Layouter::default();
-    layouter.update(module.to_ctx()).unwrap();
-    for (_, ty) in module.types.iter() {
-        if ty.name.as_deref() == Some(name)
-            && let naga::TypeInner::Struct { members, span } = &ty.inner
-        {
-            return (
-                *span,
-                members
-                    .iter()
-                    .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
-                    .collect(),
-            );
-        }
-    }
-    panic!("struct {name} not found in {file}");
-}
 
 #[test]
 fn diffuse_params_match_wgsl() {
     use std::mem::{offset_of, size_of};
-    let (size, members) = wgsl_layout("signals/diffuse", "DiffuseParams");
+    let (size, members) = common::wgsl_layout("signals/diffuse", "DiffuseParams");
     assert_eq!(size as usize, size_of::<DiffuseParams>());
     assert_eq!(size % 16, 0);
     let rust = [

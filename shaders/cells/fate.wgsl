@@ -7,6 +7,7 @@
 #import common/rng
 #import common/agents
 #import common/params
+#import common/surface
 
 @group(0) @binding(0) var<uniform> P: StepParams;
 @group(0) @binding(1) var<storage, read> mineral: array<f32>;
@@ -38,14 +39,6 @@ fn fate_osteoclasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     }
     alive[k] = select(1u, 0u, a.state == STATE_DEAD);
     if a.state != STATE_DEAD { atomicAdd(&counts[2], 1u); }
-}
-
-fn touches_bone(i: u32) -> bool {
-    for (var d = 0u; d < 6u; d++) {
-        let n = face_neighbour(P.grid, i, d);
-        if n != NO_TARGET && mineral[n] >= 0.5 { return true; }
-    }
-    return false;
 }
 
 @compute @workgroup_size(WG)

@@ -8,6 +8,7 @@
 #import common/rng
 #import common/agents
 #import common/params
+#import common/surface
 
 @group(0) @binding(0) var<uniform> P: StepParams;
 @group(0) @binding(1) var<storage, read> mineral: array<f32>;
@@ -16,13 +17,6 @@
 @group(0) @binding(4) var<storage, read_write> claims: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read_write> cells: array<Agent>;
 
-fn touches_bone(i: u32) -> bool {
-    for (var d = 0u; d < 6u; d++) {
-        let n = face_neighbour(P.grid, i, d);
-        if n != NO_TARGET && mineral[n] >= 0.5 { return true; }
-    }
-    return false;
-}
 
 // A free surface voxel next to `here`, drawn with weights exp(bias * ΔRANKL);
 // NO_TARGET if there is none.
@@ -33,7 +27,7 @@ fn pick_destination(here: u32, id: u32, bias: f32) -> u32 {
     for (var d = 0u; d < 6u; d++) {
         w[d] = 0.0;
         let n = face_neighbour(P.grid, here, d);
-        if n == NO_TARGET || mineral[n] >= 0.5 || occupant[n] != 0u || !touches_bone(n) { continue; }
+        if n == NO_TARGET || occupant[n] != 0u || !is_surface(n) { continue; }
         w[d] = exp(bias * (rankl[n] - r0) / (r0 + P.oc_rankl_half));
         total += w[d];
     }

@@ -7,6 +7,7 @@
 #import common/rng
 #import common/agents
 #import common/params
+#import common/surface
 
 @group(0) @binding(0) var<uniform> P: StepParams;
 @group(0) @binding(1) var<storage, read> mineral: array<f32>;
@@ -36,15 +37,6 @@ fn occupy_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     occupant[osteoblasts[k].voxel] = occupant_code(KIND_OSTEOBLAST, k);
 }
 
-// A marrow voxel with a bone face neighbour: where surface cells live.
-fn is_surface(i: u32) -> bool {
-    if mineral[i] >= 0.5 { return false; }
-    for (var d = 0u; d < 6u; d++) {
-        let n = face_neighbour(P.grid, i, d);
-        if n != NO_TARGET && mineral[n] >= 0.5 { return true; }
-    }
-    return false;
-}
 
 // Probabilities of an osteoclast and an osteoblast birth on voxel i this step.
 fn birth_probabilities(i: u32) -> vec2<f32> {

@@ -24,6 +24,10 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("../../shaders/common/params.wgsl"),
     ),
     (
+        "common/surface",
+        include_str!("../../shaders/common/surface.wgsl"),
+    ),
+    (
         "lattice/generate",
         include_str!("../../shaders/lattice/generate.wgsl"),
     ),

@@ -74,18 +74,23 @@ pub struct FeMechanics {
 }
 
 impl FeMechanics {
-    /// Builds the solver for `lattice` and solves it cold (day 0).
-    pub fn new(ctx: &GpuContext, scene: &Scene, lattice: &Lattice) -> Result<Self> {
+    /// The solver for `lattice`, not yet solved.
+    fn build(ctx: &GpuContext, scene: &Scene, lattice: &Lattice) -> Result<Self> {
         let m = &scene.mechanics;
         let solver = MechSolver::new(ctx, lattice.dims, lattice.voxel_size_um, mech_params(scene))
             .context("building the mechanics solver")?;
-        let mut fe = Self {
+        Ok(Self {
             solver,
             changed_since_solve: 0.0,
             last: SolveRecord::default(),
             every_days: m.resolve_every_days.expect("preset applied"),
             bone_change: m.resolve_bone_change.expect("preset applied"),
-        };
+        })
+    }
+
+    /// Builds the solver for `lattice` and solves it cold (day 0).
+    pub fn new(ctx: &GpuContext, scene: &Scene, lattice: &Lattice) -> Result<Self> {
+        let mut fe = Self::build(ctx, scene, lattice)?;
         fe.solve(ctx, &lattice.mineral, 0.0).context(
             "mechanics on day 0 (a lattice that cannot carry the load can run with \
              `[mechanics] model = \"uniform\"`)",
@@ -103,20 +108,13 @@ impl FeMechanics {
         last: SolveRecord,
         changed_since_solve: f64,
     ) -> Result<Self> {
-        let m = &scene.mechanics;
-        let mut solver =
-            MechSolver::new(ctx, lattice.dims, lattice.voxel_size_um, mech_params(scene))
-                .context("building the mechanics solver")?;
-        solver
+        let mut fe = Self::build(ctx, scene, lattice)?;
+        fe.solver
             .restore_displacement(ctx, &lattice.mineral, u)
             .context("restoring the mechanical solution")?;
-        Ok(Self {
-            solver,
-            changed_since_solve,
-            last,
-            every_days: m.resolve_every_days.expect("preset applied"),
-            bone_change: m.resolve_bone_change.expect("preset applied"),
-        })
+        fe.last = last;
+        fe.changed_since_solve = changed_since_solve;
+        Ok(fe)
     }
 
     /// Whether the geometry has changed enough, or enough days have passed,

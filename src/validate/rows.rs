@@ -121,6 +121,21 @@ fn peak_day(r: &ScenarioRun, f: impl Fn(&crate::sim::StepReport) -> f64) -> f64 
     best.1
 }
 
+/// Loss of `a` relative to the loss of `b`.
+fn loss_ratio(a: &ScenarioRun, b: &ScenarioRun) -> f64 {
+    mineral_loss_pct(a) / mineral_loss_pct(b)
+}
+
+/// Mean daily value of `f` in `a` over the mean in `b`, both over `a`'s days.
+fn mean_ratio(a: &ScenarioRun, b: &ScenarioRun, f: impl Fn(&crate::sim::StepReport) -> f64) -> f64 {
+    let days = last(a).day;
+    mean_over(a, days, &f) / mean_over(b, days, &f)
+}
+
+fn resorbed(s: &crate::sim::StepReport) -> f64 {
+    s.resorbed_voxels
+}
+
 /// Per-seed values of `f` over the runs of one scenario.
 fn per_seed(runs: &Runs, s: Scenario, f: impl Fn(&ScenarioRun) -> f64) -> Vec<f64> {
     runs.of(s).into_iter().map(f).collect()
@@ -313,15 +328,12 @@ pub fn evaluate(runs: &Runs) -> Vec<RowResult> {
             band: Band::between(0.3, 0.7),
             source: "Smith et al. 2012 JBMR 27:1896; Sibonga et al. 2019",
         },
-        paired(runs, IssExercise, Iss, |e, n| {
-            mineral_loss_pct(e) / mineral_loss_pct(n)
-        }),
+        paired(runs, IssExercise, Iss, loss_ratio),
         None,
     ));
 
     let resorbed_vs_earth = paired(runs, IssExerciseBisphosphonate, Earth, |b, e| {
-        let days = last(b).day;
-        mean_over(b, days, |s| s.resorbed_voxels) / mean_over(e, days, |s| s.resorbed_voxels)
+        mean_ratio(b, e, resorbed)
     });
     let below_baseline = !resorbed_vs_earth.is_empty() && mean_sd(&resorbed_vs_earth).0 <= 1.0;
     out.push(row(
@@ -352,9 +364,7 @@ pub fn evaluate(runs: &Runs) -> Vec<RowResult> {
             band: Band::between(0.35, 0.65),
             source: "Qin et al. 2019 J Orthop Translat",
         },
-        paired(runs, BedRestVibration, BedRest, |v, b| {
-            mineral_loss_pct(v) / mineral_loss_pct(b)
-        }),
+        paired(runs, BedRestVibration, BedRest, loss_ratio),
         None,
     ));
 
@@ -369,8 +379,7 @@ pub fn evaluate(runs: &Runs) -> Vec<RowResult> {
             source: "Robling et al. 2008; Spatz et al. 2015",
         },
         paired(runs, Iss, Earth, |i, e| {
-            let days = last(i).day;
-            mean_over(i, days, |s| s.mean_sclerostin) / mean_over(e, days, |s| s.mean_sclerostin)
+            mean_ratio(i, e, |s| s.mean_sclerostin)
         }),
         None,
     ));
@@ -384,8 +393,7 @@ pub fn evaluate(runs: &Runs) -> Vec<RowResult> {
             source: "Russell et al. 2008",
         },
         paired(runs, IssExerciseBisphosphonate, IssExercise, |b, e| {
-            let days = last(b).day;
-            mean_over(b, days, |s| s.resorbed_voxels) / mean_over(e, days, |s| s.resorbed_voxels)
+            mean_ratio(b, e, resorbed)
         }),
         None,
     ));
