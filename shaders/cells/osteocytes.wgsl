@@ -76,7 +76,14 @@ fn sense(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
         return;
     }
     let s = P.load_factor * sed_unit[a.voxel];
-    a.setpoint += (s - a.setpoint) * P.adapt_fraction;
+    if a.setpoint > 1e-30 {
+        a.setpoint += (s - a.setpoint) * P.adapt_fraction;
+    } else {
+        // A cell embedded in bone formed since the last FE solve (SED 0 there)
+        // has no set-point yet: it adopts the first load it senses, instead
+        // of reading any load as an enormous overload.
+        a.setpoint = s;
+    }
     var disuse = 0.0;
     var overload = 0.0;
     if a.setpoint > 1e-30 {
