@@ -29,7 +29,7 @@ use crate::scene::Scene;
 /// First bytes of every checkpoint.
 pub const MAGIC: &[u8; 8] = b"TRBCKPT\0";
 /// Layout version of the file; changes when the layout does.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 /// Folder of a run's checkpoints.
 pub const DIR: &str = "checkpoints";
 /// Checkpoints kept per run (older ones are removed).
@@ -100,6 +100,7 @@ pub struct Header {
 pub struct MechHeader {
     pub last: SolveRecord,
     pub changed_since_solve: f64,
+    pub habitual_force_n: f64,
 }
 
 /// Name of the FE displacement among the saved buffers.
@@ -166,6 +167,7 @@ impl Checkpoint {
                 Some(MechHeader {
                     last: fe.last,
                     changed_since_solve: fe.changed_since_solve,
+                    habitual_force_n: fe.habitual_force_n,
                 })
             }
             Mechanics::Uniform => None,
@@ -354,6 +356,7 @@ impl Checkpoint {
                     &u,
                     m.last,
                     m.changed_since_solve,
+                    m.habitual_force_n,
                 )?))
             }
             None => Mechanics::Uniform,

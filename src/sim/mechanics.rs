@@ -3,6 +3,14 @@
 //! changed enough or every `resolve_every_days`, warm-started; or a uniform
 //! prescribed SED. Gravity, exercise and drugs scale the unit-load field
 //! inside the cell kernels, so they never trigger a solve.
+//!
+//! The habitual load is a force, not a strain: the FE case imposes
+//! `habitual_strain` on the day-0 structure, and the reaction force of that
+//! first solve is the habitual force. Later solves impose the same strain on
+//! the changed structure and are rescaled (linear elasticity) to that force,
+//! SED × (F₀/F)², so a structure that loses stiffness strains more under the
+//! same body weight — the negative feedback of the mechanostat — instead of
+//! reading as disuse everywhere.
 
 use anyhow::{Context, Result};
 
@@ -47,6 +55,8 @@ pub struct SolveRecord {
     pub voxels_set_aside: usize,
     pub apparent_modulus_mpa: f64,
     pub warm_start: bool,
+    /// At the imposed `habitual_strain`.
+    pub reaction_force_n: f64,
 }
 
 impl SolveRecord {
@@ -58,6 +68,7 @@ impl SolveRecord {
             voxels_set_aside: r.voxels_set_aside,
             apparent_modulus_mpa: r.apparent_modulus_mpa,
             warm_start: r.warm_start,
+            reaction_force_n: r.reaction_force_n,
         }
     }
 }
@@ -69,6 +80,8 @@ pub struct FeMechanics {
     /// Voxel volumes resorbed plus formed since the last solve.
     pub changed_since_solve: f64,
     pub last: SolveRecord,
+    /// Reaction force of the day-0 solve: the habitual load (N).
+    pub habitual_force_n: f64,
     every_days: f64,
     bone_change: f64,
 }
@@ -83,6 +96,7 @@ impl FeMechanics {
             solver,
             changed_since_solve: 0.0,
             last: SolveRecord::default(),
+            habitual_force_n: 0.0,
             every_days: m.resolve_every_days.expect("preset applied"),
             bone_change: m.resolve_bone_change.expect("preset applied"),
         })
@@ -91,10 +105,11 @@ impl FeMechanics {
     /// Builds the solver for `lattice` and solves it cold (day 0).
     pub fn new(ctx: &GpuContext, scene: &Scene, lattice: &Lattice) -> Result<Self> {
         let mut fe = Self::build(ctx, scene, lattice)?;
-        fe.solve(ctx, &lattice.mineral, 0.0).context(
+        let day0 = fe.solve(ctx, &lattice.mineral, 0.0).context(
             "mechanics on day 0 (a lattice that cannot carry the load can run with \
              `[mechanics] model = \"uniform\"`)",
         )?;
+        fe.habitual_force_n = day0.reaction_force_n;
         Ok(fe)
     }
 
@@ -107,6 +122,7 @@ impl FeMechanics {
         u: &[f32],
         last: SolveRecord,
         changed_since_solve: f64,
+        habitual_force_n: f64,
     ) -> Result<Self> {
         let mut fe = Self::build(ctx, scene, lattice)?;
         fe.solver
@@ -114,6 +130,7 @@ impl FeMechanics {
             .context("restoring the mechanical solution")?;
         fe.last = last;
         fe.changed_since_solve = changed_since_solve;
+        fe.habitual_force_n = habitual_force_n;
         Ok(fe)
     }
 
@@ -125,7 +142,8 @@ impl FeMechanics {
     }
 
     /// Solves on `mineral`, warm-started after the first solve. The new SED
-    /// is in `self.solver.sed_buffer()`.
+    /// is in `self.solver.sed_buffer()` (at the imposed strain; see
+    /// [`Self::unit_load_sed`]).
     pub fn solve(&mut self, ctx: &GpuContext, mineral: &[f32], day: f64) -> Result<SolveRecord> {
         let warm = self.solver.mesh().is_some();
         let r = self
@@ -143,6 +161,26 @@ impl FeMechanics {
         );
         Ok(self.last)
     }
+
+    /// (F₀/F)²: turns the last solve's SED at the imposed strain into SED
+    /// under the habitual force (1 on day 0).
+    pub fn force_scale(&self) -> f64 {
+        let f = self.last.reaction_force_n;
+        if self.habitual_force_n > 0.0 && f > 0.0 {
+            (self.habitual_force_n / f).powi(2)
+        } else {
+            1.0
+        }
+    }
+
+    /// The last solve's SED under the habitual force (MPa per voxel). Read
+    /// back and rescaled on the CPU: this runs once per solve, not per step.
+    pub fn unit_load_sed(&self, ctx: &GpuContext) -> Vec<f32> {
+        let k = self.force_scale() as f32;
+        let mut sed = self.solver.read_sed(ctx);
+        sed.iter_mut().for_each(|e| *e *= k);
+        sed
+    }
 }
 
 /// A run's mechanics model.
@@ -158,7 +196,7 @@ impl Mechanics {
             MechModel::Uniform => Ok((Self::Uniform, uniform_sed(scene, lattice))),
             MechModel::Fe => {
                 let fe = FeMechanics::new(ctx, scene, lattice)?;
-                let sed = fe.solver.read_sed(ctx);
+                let sed = fe.unit_load_sed(ctx);
                 Ok((Self::Fe(Box::new(fe)), sed))
             }
         }

@@ -561,15 +561,16 @@ impl Simulation {
         // again when due; the daily stimulus is load_factor × SED, formed
         // inside the kernels.
         let solve = self.solve_if_due(ctx)?;
-        let params_a = self.params(&regime);
-        let p_a = uniform_buffer(&ctx.device, "step params", &params_a);
-        let mut enc = encoder(ctx);
         if solve.is_some()
             && let Mechanics::Fe(fe) = &self.mechanics
         {
-            let bytes = 4 * self.state.n_voxels as u64;
-            enc.copy_buffer_to_buffer(fe.solver.sed_buffer(), 0, &self.state.fields.sed, 0, bytes);
+            let sed = fe.unit_load_sed(ctx);
+            ctx.queue
+                .write_buffer(&self.state.fields.sed, 0, bytemuck::cast_slice(&sed));
         }
+        let params_a = self.params(&regime);
+        let p_a = uniform_buffer(&ctx.device, "step params", &params_a);
+        let mut enc = encoder(ctx);
         // 3–4. Sensing and signals.
         self.record_sensing_and_signals(ctx, &mut enc, &p_a, sweeps, true);
         // 5. Recruitment flags on free surface voxels, scanned into slots.
