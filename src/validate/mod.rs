@@ -41,6 +41,10 @@ pub struct ValidateArgs {
     /// test a calibration.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Run only these scenarios (repeatable, e.g. `--scenario earth-homeostasis`);
+    /// rows needing a scenario not run are left out of the table.
+    #[arg(long = "scenario", value_name = "NAME")]
+    pub scenarios: Vec<String>,
 }
 
 /// A validation scenario: a bundled scene and the overrides that make it.
@@ -67,6 +71,20 @@ impl Scenario {
         Scenario::IssExerciseBisphosphonate,
         Scenario::BedRestVibration,
     ];
+
+    /// The scenario named `name` (as in its output folder).
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|s| s.name()).collect();
+                anyhow::anyhow!(
+                    "unknown scenario {name:?}; the scenarios are: {}",
+                    names.join(", ")
+                )
+            })
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -312,9 +330,18 @@ pub fn validate_command(args: ValidateArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
+    let selected: Vec<Scenario> = if args.scenarios.is_empty() {
+        Scenario::ALL.to_vec()
+    } else {
+        let mut v = Vec::new();
+        for name in &args.scenarios {
+            v.push(Scenario::from_name(name)?);
+        }
+        v
+    };
     let t0 = Instant::now();
     let mut runs = Runs::default();
-    for scenario in Scenario::ALL {
+    for &scenario in &selected {
         for seed in 1..=seeds {
             let scene = scenario.scene(size, seed, &args.set)?;
             let run = run_scenario(&ctx, scenario, &scene)?;
@@ -328,15 +355,25 @@ pub fn validate_command(args: ValidateArgs) -> Result<()> {
             runs.0.push(run);
         }
     }
-    let results = rows::evaluate(&runs);
+    // A row whose scenarios were not all run has no values: left out.
+    let (results, skipped): (Vec<RowResult>, Vec<RowResult>) = rows::evaluate(&runs)
+        .into_iter()
+        .partition(|r| !r.values.is_empty());
     let table = rows::markdown(&results);
     println!("{table}");
     let wall_s = t0.elapsed().as_secs_f64();
-    let note = format!(
+    let mut note = format!(
         "{} scenarios × {seeds} seeds at {size}³ on {} in {wall_s:.0} s\n",
-        Scenario::ALL.len(),
+        selected.len(),
         ctx.summary.one_line()
     );
+    if !skipped.is_empty() {
+        let ids: Vec<&str> = skipped.iter().map(|r| r.id.as_str()).collect();
+        note += &format!(
+            "rows not evaluated (scenarios not run): {}\n",
+            ids.join(", ")
+        );
+    }
     print!("{note}");
     write_atomic_bytes(
         &args.out.join("validation.csv"),
