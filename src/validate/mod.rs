@@ -333,11 +333,10 @@ pub fn validate_command(args: ValidateArgs) -> Result<()> {
     let selected: Vec<Scenario> = if args.scenarios.is_empty() {
         Scenario::ALL.to_vec()
     } else {
-        let mut v = Vec::new();
-        for name in &args.scenarios {
-            v.push(Scenario::from_name(name)?);
-        }
-        v
+        args.scenarios
+            .iter()
+            .map(|name| Scenario::from_name(name))
+            .collect::<Result<_>>()?
     };
     let t0 = Instant::now();
     let mut runs = Runs::default();
