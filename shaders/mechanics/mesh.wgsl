@@ -16,6 +16,23 @@ struct MeshParams {
     grad2: vec4<f32>,
 }
 
+// Scalars of the CG iteration (pcg.wgsl writes them; the preconditioner reads `done`).
+// Must be kept in sync with `Scalars` in src/mech/pcg.rs.
+struct Scalars {
+    rz: f32,       // rᵀz of the current residual
+    pq: f32,       // pᵀKp
+    alpha: f32,
+    beta: f32,
+    rr: f32,       // rᵀr (recursive, or true after `residual`)
+    rr_stop: f32,  // stop when rr ≤ rr_stop (tol² · ‖r₀‖²), set by the host
+    iters: u32,    // iterations done
+    done: u32,     // 0 running; 2 converged this iteration (p still updated); 1 stopped
+    bad: u32,      // 1: pᵀKp ≤ 0 or a non-finite scalar
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
 // Node flags: bits 0..2 fix u_x, u_y, u_z; bit 3 the node belongs to a solved element.
 const FIX_X: u32 = 1u;
 const ACTIVE: u32 = 8u;

@@ -1,29 +1,15 @@
-// Jacobi-preconditioned conjugate gradient on the free dofs, with α and β kept
-// on the GPU (the host reads the Scalars block only every k iterations).
+// Preconditioned conjugate gradient on the free dofs, with α and β kept on the
+// GPU (the host reads the Scalars block only every k iterations). The
+// preconditioner (shaders/mechanics/multigrid.wgsl: Jacobi or a V-cycle)
+// writes z = M⁻¹ r between `update_ur` and `zdot`.
 // Node-wide kernels (one invocation per node, 3 dofs) write per-workgroup
 // partial sums; single-workgroup `reduce_*` kernels finish them pairwise and
 // do the scalar algebra. Once `done` is set every later kernel leaves u, r, p alone.
 #import mechanics/mesh
 
-// Must be kept in sync with `Scalars` in src/mech/pcg.rs.
-struct Scalars {
-    rz: f32,       // rᵀz of the current residual
-    pq: f32,       // pᵀKp
-    alpha: f32,
-    beta: f32,
-    rr: f32,       // rᵀr (recursive, or true after `residual`)
-    rr_stop: f32,  // stop when rr ≤ rr_stop (tol² · ‖r₀‖²), set by the host
-    iters: u32,    // iterations done
-    done: u32,     // 0 running; 2 converged this iteration (p still updated); 1 stopped
-    bad: u32,      // 1: pᵀKp ≤ 0 or a non-finite scalar
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
 @group(0) @binding(0) var<uniform> M: MeshParams;
 @group(0) @binding(1) var<storage, read> flags: array<u32>;
-@group(0) @binding(2) var<storage, read> dinv: array<f32>;  // per node: 1 / diag(K)
+@group(0) @binding(2) var<storage, read> z: array<f32>;     // M⁻¹ r
 @group(0) @binding(3) var<storage, read_write> u: array<f32>;
 @group(0) @binding(4) var<storage, read_write> r: array<f32>;
 @group(0) @binding(5) var<storage, read_write> p: array<f32>;
@@ -90,10 +76,24 @@ fn impose(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
 }
 
 // r = −K u on free dofs (no external nodal forces: the load is the imposed
-// displacement), 0 elsewhere; z = D⁻¹ r; with restart also p = z.
-// Partials (rᵀz, rᵀr) and pᵀr per workgroup. Dispatch: nodes.
+// displacement), 0 elsewhere. Dispatch: nodes.
 @compute @workgroup_size(WG)
-fn residual(
+fn residual(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let n = invocation_id(gid, nwg);
+    if n >= M.nodes.w { return; }
+    let f = flags[n];
+    for (var c = 0u; c < 3u; c++) {
+        var ri = 0.0;
+        if is_free(f, c) { ri = -q[3u * n + c]; }
+        r[3u * n + c] = ri;
+    }
+}
+
+// After the preconditioner (z = M⁻¹ r): partials (rᵀz, rᵀr, zᵀr_old) with
+// r_old = r + α q (the residual before `update_ur`), and pᵀr; with restart
+// first p = z. Dispatch: nodes.
+@compute @workgroup_size(WG)
+fn zdot(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -101,31 +101,35 @@ fn residual(
 ) {
     let n = invocation_id(gid, nwg);
     var acc = vec3<f32>(0.0);
+    var pr = 0.0;
+    let alpha = S.alpha;
     if n < M.nodes.w {
-        let f = flags[n];
         for (var c = 0u; c < 3u; c++) {
             let i = 3u * n + c;
-            var ri = 0.0;
-            if is_free(f, c) { ri = -q[i]; }
-            let zi = dinv[n] * ri;
-            r[i] = ri;
+            let ri = r[i];
+            let zi = z[i];
             if M.restart == 1u { p[i] = zi; }
-            acc += vec3<f32>(ri * zi, ri * ri, p[i] * ri);
+            acc += vec3<f32>(ri * zi, ri * ri, zi * (ri + alpha * q[i]));
+            pr += p[i] * ri;
         }
     }
     tree3(lid, acc);
     if lid == 0u {
         let w = group_index(wid, nwg);
-        part[2u * w] = sh[0].x;
-        part[2u * w + 1u] = sh[0].y;
-        part[3u * M.npart + w] = sh[0].z;
+        part[3u * w] = sh[0].x;
+        part[3u * w + 1u] = sh[0].y;
+        part[3u * w + 2u] = sh[0].z;
     }
+    workgroupBarrier(); // sh[0] read before the next tree overwrites it
+    tree3(lid, vec3<f32>(pr, 0.0, 0.0));
+    if lid == 0u { part[3u * M.npart + group_index(wid, nwg)] = sh[0].x; }
 }
 
-// After `residual`: rz, rr from the partials; done (1) only if already converged.
+// After `residual` and `zdot`: rz, rr from the partials; done (1) only if
+// already converged.
 @compute @workgroup_size(WG)
 fn reduce_init(@builtin(local_invocation_index) lid: u32) {
-    let t = reduce_parts(lid, 2u);
+    let t = reduce_parts(lid, 3u);
     if lid == 0u {
         S.rz = t.x;
         S.rr = t.y;
@@ -157,41 +161,22 @@ fn reduce_pq(@builtin(local_invocation_index) lid: u32) {
     }
 }
 
-// u += α p, r −= α q on free dofs; z = D⁻¹ r; partials (rᵀz, rᵀr, zᵀr_old). Dispatch: nodes.
+// u += α p, r −= α q on free dofs. Dispatch: nodes.
 @compute @workgroup_size(WG)
-fn update_ur(
-    @builtin(global_invocation_id) gid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
+fn update_ur(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let n = invocation_id(gid, nwg);
-    var acc = vec3<f32>(0.0);
-    let live = S.done == 0u;
+    if n >= M.nodes.w || S.done != 0u { return; }
     let alpha = S.alpha;
-    if n < M.nodes.w && live {
-        let f = flags[n];
-        for (var c = 0u; c < 3u; c++) {
-            if !is_free(f, c) { continue; }
-            let i = 3u * n + c;
-            u[i] += alpha * p[i];
-            let ri_old = r[i];
-            let ri = ri_old - alpha * q[i];
-            r[i] = ri;
-            let zi = dinv[n] * ri;
-            acc += vec3<f32>(ri * zi, ri * ri, zi * ri_old);
-        }
-    }
-    tree3(lid, acc);
-    if lid == 0u {
-        let w = group_index(wid, nwg);
-        part[3u * w] = sh[0].x;
-        part[3u * w + 1u] = sh[0].y;
-        part[3u * w + 2u] = sh[0].z;
+    let f = flags[n];
+    for (var c = 0u; c < 3u; c++) {
+        if !is_free(f, c) { continue; }
+        let i = 3u * n + c;
+        u[i] += alpha * p[i];
+        r[i] -= alpha * q[i];
     }
 }
 
-// After `update_ur`: β = max(0, (z_newᵀr_new − z_newᵀr_old) / rz_old)
+// After `zdot`: β = max(0, (z_newᵀr_new − z_newᵀr_old) / rz_old)
 // (Polak–Ribière, equal to the usual β in exact CG, self-restarting when
 // rounding or a residual replacement spoils conjugacy); count the iteration,
 // test convergence.
@@ -233,7 +218,7 @@ fn update_p(
             if !is_free(f, c) { continue; }
             let i = 3u * n + c;
             let ri = r[i];
-            let pi = dinv[n] * ri + beta * p[i];
+            let pi = z[i] + beta * p[i];
             p[i] = pi;
             acc.x += pi * ri;
         }

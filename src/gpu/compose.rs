@@ -78,6 +78,10 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("../../shaders/mechanics/pcg.wgsl"),
     ),
     (
+        "mechanics/multigrid",
+        include_str!("../../shaders/mechanics/multigrid.wgsl"),
+    ),
+    (
         "render/view",
         include_str!("../../shaders/render/view.wgsl"),
     ),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use super::{LoadCase, MechParams, MechSolver};
+use super::{LoadCase, MechParams, MechSolver, Preconditioner};
 use crate::gpu::GpuContext;
 use crate::io::atomic::write_atomic_bytes;
 use crate::io::mhd::Volume;
@@ -39,6 +39,9 @@ pub struct MechArgs {
     /// Iteration cap.
     #[arg(long, default_value_t = 20_000)]
     pub max_iter: u32,
+    /// CG preconditioner.
+    #[arg(long, value_enum, default_value_t = Preconditioner::Multigrid)]
+    pub preconditioner: Preconditioner,
     /// Side faces confined (u_x = 0 on x faces, u_y = 0 on y faces).
     #[arg(long)]
     pub confined: bool,
@@ -59,6 +62,7 @@ struct Report<'a> {
     poisson: f64,
     exponent: f64,
     tol: f64,
+    preconditioner: Preconditioner,
     reaction_force_n: f64,
     apparent_modulus_mpa: f64,
     iterations: u32,
@@ -85,6 +89,7 @@ pub fn mech_command(args: MechArgs) -> Result<()> {
         exponent: args.exponent,
         tol: args.tol,
         max_iter: args.max_iter,
+        preconditioner: args.preconditioner,
         load: LoadCase::CompressionZ {
             strain: args.strain,
             confined: args.confined,
@@ -111,6 +116,7 @@ pub fn mech_command(args: MechArgs) -> Result<()> {
         poisson: args.poisson,
         exponent: args.exponent,
         tol: args.tol,
+        preconditioner: args.preconditioner,
         reaction_force_n: res.reaction_force_n,
         apparent_modulus_mpa: res.apparent_modulus_mpa,
         iterations: res.iterations,

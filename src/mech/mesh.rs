@@ -134,8 +134,50 @@ impl Mesh {
             .zip(&kept)
             .map(|(&m, &k)| if k { params.young_of(m as f64) } else { 0.0 })
             .collect();
-        let scale: Vec<f32> = e_mpa.iter().map(|e| (e * h_mm) as f32).collect();
+        Ok(Self::from_moduli(
+            dims,
+            h_mm,
+            e_mpa,
+            params,
+            voxels_solved,
+            bone_count - voxels_solved,
+        ))
+    }
 
+    /// The next coarser level of a multigrid hierarchy: each coarse voxel
+    /// covers 2×2×2 fine ones (fewer at an odd edge) and has their mean
+    /// modulus (empty fine voxels count as 0); its nodes carry the load
+    /// case's supports on the coarse faces.
+    pub fn coarsen(&self, params: &MechParams) -> Self {
+        let [nx, ny, nz] = self.dims;
+        let cd = self.dims.map(|n| n.div_ceil(2));
+        let mut e_mpa = vec![0f64; cd.iter().product()];
+        for z in 0..nz {
+            for y in 0..ny {
+                for x in 0..nx {
+                    let e = self.e_mpa[x + nx * (y + ny * z)];
+                    if e > 0.0 {
+                        e_mpa[x / 2 + cd[0] * (y / 2 + cd[1] * (z / 2))] += e / 8.0;
+                    }
+                }
+            }
+        }
+        let solved = e_mpa.iter().filter(|&&e| e > 0.0).count();
+        Self::from_moduli(cd, 2.0 * self.h_mm, e_mpa, params, solved, 0)
+    }
+
+    /// Element scales, node flags (active nodes and the load case's
+    /// supports) and the Jacobi diagonal of per-voxel moduli `e_mpa`.
+    fn from_moduli(
+        dims: [usize; 3],
+        h_mm: f64,
+        e_mpa: Vec<f64>,
+        params: &MechParams,
+        voxels_solved: usize,
+        voxels_set_aside: usize,
+    ) -> Self {
+        let [nx, ny, nz] = dims;
+        let scale: Vec<f32> = e_mpa.iter().map(|e| (e * h_mm) as f32).collect();
         // Node flags and diagonal: every node of a solved element is active.
         let nn = node_count(dims);
         let ke = reference::element_stiffness(1.0, params.poisson, 1.0);
@@ -146,7 +188,7 @@ impl Mesh {
             for y in 0..ny {
                 for x in 0..nx {
                     let v = x + nx * (y + ny * z);
-                    if !kept[v] {
+                    if e_mpa[v] <= 0.0 {
                         continue;
                     }
                     for a in 0..8 {
@@ -162,7 +204,7 @@ impl Mesh {
             .iter()
             .map(|&d| if d > 0.0 { (1.0 / d) as f32 } else { 0.0 })
             .collect();
-        Ok(Self {
+        Self {
             dims,
             h_mm,
             scale,
@@ -170,8 +212,8 @@ impl Mesh {
             flags,
             dinv,
             voxels_solved,
-            voxels_set_aside: bone_count - voxels_solved,
-        })
+            voxels_set_aside,
+        }
     }
 }
 

@@ -1,13 +1,17 @@
 //! Voxel micro-finite-element mechanics (DESIGN §4): every solved bone voxel
 //! is an 8-node trilinear hexahedron (full 2×2×2 Gauss integration, isotropic
 //! linear elasticity, E = E_tissue · mineral^p); the displacement is found by a
-//! matrix-free Jacobi-preconditioned conjugate gradient on the GPU.
+//! matrix-free preconditioned conjugate gradient on the GPU (a geometric
+//! multigrid V-cycle by default, Jacobi as the baseline).
 //!
 //! * [`mesh`] — which voxels are elements (the largest face-connected bone
 //!   component joining bottom and top; the rest is set aside with SED 0),
 //!   fixed dofs of the load case, Jacobi diagonal.
 //! * [`operator`] — y = K x node by node, and per-voxel SED.
 //! * [`pcg`] — the CG vector updates and reductions, α/β kept on the GPU.
+//! * [`multigrid`] — the preconditioner: Jacobi or a V-cycle on the voxel
+//!   hierarchy (32³ porous lattice to 1e-6 on lavapipe: 60 iterations,
+//!   31 s, against 1 226 iterations, 93 s with Jacobi).
 //! * [`reference`] — the f64 element matrix and an assembled CPU K (oracle).
 //! * [`command`] — `trabecula mech`.
 //!
@@ -34,6 +38,7 @@
 
 pub mod command;
 pub mod mesh;
+pub mod multigrid;
 pub mod operator;
 pub mod pcg;
 pub mod reference;
@@ -42,6 +47,8 @@ use std::time::Instant;
 
 pub use command::{MechArgs, mech_command};
 use mesh::{ACTIVE, FIX_X, FIX_Z, Mesh, MeshParams};
+pub use multigrid::Preconditioner;
+use multigrid::{FineLevel, MultigridKernels, Precond};
 use operator::Operator;
 use pcg::{Pcg, Scalars};
 
@@ -108,6 +115,9 @@ pub struct MechParams {
     pub load: LoadCase,
     /// Workgroup size of the node-wide kernels (power of two ≤ 256).
     pub workgroup_size: u32,
+    /// Default multigrid (a V-cycle per iteration); Jacobi is the textbook
+    /// baseline it is measured against.
+    pub preconditioner: Preconditioner,
 }
 
 impl Default for MechParams {
@@ -124,6 +134,7 @@ impl Default for MechParams {
                 confined: false,
             },
             workgroup_size: 64,
+            preconditioner: Preconditioner::default(),
         }
     }
 }
@@ -215,6 +226,8 @@ struct Buffers {
     r: wgpu::Buffer,
     p: wgpu::Buffer,
     q: wgpu::Buffer,
+    /// z = M⁻¹ r.
+    z: wgpu::Buffer,
     part: wgpu::Buffer,
     scalars: wgpu::Buffer,
     sed: wgpu::Buffer,
@@ -227,7 +240,8 @@ struct BindGroups {
     impose_u: wgpu::BindGroup,
     impose_lift: wgpu::BindGroup,
     residual: wgpu::BindGroup,
-    residual_restart: wgpu::BindGroup,
+    zdot: wgpu::BindGroup,
+    zdot_restart: wgpu::BindGroup,
     reduce_init: wgpu::BindGroup,
     reduce_pq: wgpu::BindGroup,
     reduce_rz: wgpu::BindGroup,
@@ -246,6 +260,8 @@ pub struct MechSolver {
     params: MechParams,
     op: Operator,
     pcg: Pcg,
+    mg: MultigridKernels,
+    pre: Precond,
     buf: Buffers,
     bg: BindGroups,
     mesh: Option<Mesh>,
@@ -253,11 +269,12 @@ pub struct MechSolver {
 }
 
 /// Bytes of the largest binding and of all buffers of a `dims` lattice.
-pub fn memory_needed(dims: [usize; 3]) -> (u64, u64) {
+pub fn memory_needed(dims: [usize; 3], preconditioner: Preconditioner) -> (u64, u64) {
     let nn = reference::node_count(dims) as u64;
     let nv = dims.iter().product::<usize>() as u64;
     let vec3 = 12 * nn;
-    (vec3, 4 * vec3 + 8 * nn + 8 * nv)
+    let pre = multigrid::memory_needed(dims, preconditioner);
+    (vec3, 5 * vec3 + 8 * nn + 8 * nv + pre)
 }
 
 impl MechSolver {
@@ -276,7 +293,7 @@ impl MechSolver {
                 "dims {dims:?} and voxel size {voxel_size_um} µm must be positive"
             )));
         }
-        let (bytes_needed, total_bytes) = memory_needed(dims);
+        let (bytes_needed, total_bytes) = memory_needed(dims, params.preconditioner);
         let max = ctx.max_binding_bytes();
         let nn = reference::node_count(dims);
         if bytes_needed > max || 3 * nn as u64 > u32::MAX as u64 {
@@ -291,6 +308,7 @@ impl MechSolver {
         let wg = params.workgroup_size;
         let op = Operator::new(d, wg)?;
         let pcg = Pcg::new(d, wg)?;
+        let mg = MultigridKernels::new(d, wg)?;
         let nv: usize = dims.iter().product();
         let [gx, gy, _] = workgroups_for(nn as u32, wg);
         let npart = gx * gy;
@@ -312,6 +330,7 @@ impl MechSolver {
             r: storage_buffer_zeroed(d, "mech r", v3),
             p: storage_buffer_zeroed(d, "mech p", v3),
             q: storage_buffer_zeroed(d, "mech q", v3),
+            z: storage_buffer_zeroed(d, "mech z", v3),
             part: storage_buffer_zeroed(d, "mech partials", 16 * npart as u64),
             scalars: storage_buffer_init(d, "mech scalars", &[Scalars::default()]),
             sed: storage_buffer_zeroed(d, "mech sed", 4 * nv as u64),
@@ -324,32 +343,54 @@ impl MechSolver {
             sed: op.bind_sed(d, pm, &b.scale, &b.ke, &b.u, &b.sed),
             impose_u: pcg.impose.bind(d, &[pm, &b.flags, &b.u, &b.p]),
             impose_lift: pcg.impose.bind(d, &[pm_clear, &b.flags, &b.u, &b.p]),
-            residual: pcg
-                .residual
-                .bind(d, &[pm, &b.flags, &b.dinv, &b.r, &b.p, &b.q, &b.part]),
-            residual_restart: pcg.residual.bind(
+            residual: pcg.residual.bind(d, &[pm, &b.flags, &b.r, &b.q]),
+            zdot: pcg
+                .zdot
+                .bind(d, &[pm, &b.z, &b.r, &b.p, &b.q, &b.part, &b.scalars]),
+            zdot_restart: pcg.zdot.bind(
                 d,
-                &[pm_restart, &b.flags, &b.dinv, &b.r, &b.p, &b.q, &b.part],
+                &[pm_restart, &b.z, &b.r, &b.p, &b.q, &b.part, &b.scalars],
             ),
             reduce_init: pcg.reduce_init.bind(d, &[pm, &b.part, &b.scalars]),
             reduce_pq: pcg.reduce_pq.bind(d, &[pm, &b.part, &b.scalars]),
             reduce_rz: pcg.reduce_rz.bind(d, &[pm, &b.part, &b.scalars]),
-            update_ur: pcg.update_ur.bind(
-                d,
-                &[
-                    pm, &b.flags, &b.dinv, &b.u, &b.r, &b.p, &b.q, &b.part, &b.scalars,
-                ],
-            ),
+            update_ur: pcg
+                .update_ur
+                .bind(d, &[pm, &b.flags, &b.u, &b.r, &b.p, &b.q, &b.scalars]),
             update_p: pcg
                 .update_p
-                .bind(d, &[pm, &b.flags, &b.dinv, &b.r, &b.p, &b.part, &b.scalars]),
+                .bind(d, &[pm, &b.flags, &b.z, &b.r, &b.p, &b.part, &b.scalars]),
         };
+        let pre = Precond::new(
+            ctx,
+            &mg,
+            &op,
+            params.preconditioner,
+            dims,
+            voxel_size_um,
+            &params,
+            &base,
+            FineLevel {
+                params: pm,
+                params_clear: &b.params[1],
+                flags: &b.flags,
+                scale: &b.scale,
+                dinv: &b.dinv,
+                ke: &b.ke,
+                part: &b.part,
+                scalars: &b.scalars,
+                r: &b.r,
+                z: &b.z,
+            },
+        );
         Ok(Self {
             dims,
             voxel_size_um,
             params,
             op,
             pcg,
+            mg,
+            pre,
             buf,
             bg,
             mesh: None,
@@ -371,9 +412,11 @@ impl MechSolver {
         check_params(&params)?;
         if params.poisson != self.params.poisson
             || params.workgroup_size != self.params.workgroup_size
+            || params.preconditioner != self.params.preconditioner
         {
             return Err(MechError::Params(
-                "Poisson ratio and workgroup size are fixed when the solver is built".into(),
+                "Poisson ratio, workgroup size and preconditioner are fixed when the solver is built"
+                    .into(),
             ));
         }
         self.params = params;
@@ -482,6 +525,7 @@ impl MechSolver {
         q.write_buffer(&self.buf.flags, 0, bytemuck::cast_slice(&mesh.flags));
         q.write_buffer(&self.buf.dinv, 0, bytemuck::cast_slice(&mesh.dinv));
         q.write_buffer(&self.buf.scale, 0, bytemuck::cast_slice(&mesh.scale));
+        self.pre.upload(ctx, &mesh, &self.params);
         self.mesh = Some(mesh);
         Ok(())
     }
@@ -518,6 +562,54 @@ impl MechSolver {
         ))
     }
 
+    /// Applies the preconditioner of geometry `mineral` to `r` (3 f32 per
+    /// node; entries at fixed or inactive dofs are ignored): z = M⁻¹ r. For
+    /// tests; it overwrites the solver's residual and scalars.
+    pub fn apply_preconditioner(
+        &mut self,
+        ctx: &GpuContext,
+        mineral: &[f32],
+        r: &[f32],
+    ) -> Result<Vec<f32>, MechError> {
+        if r.len() != 3 * self.nodes {
+            return Err(MechError::Shape {
+                expected: 3 * self.nodes,
+                got: r.len(),
+            });
+        }
+        self.upload_mesh(ctx, mineral)?;
+        let mesh = self.mesh.as_ref().expect("mesh uploaded");
+        let mut masked = r.to_vec();
+        for (i, &f) in mesh.flags.iter().enumerate() {
+            for c in 0..3 {
+                if f & ACTIVE == 0 || f & (FIX_X << c) != 0 {
+                    masked[3 * i + c] = 0.0;
+                }
+            }
+        }
+        let q = &ctx.queue;
+        q.write_buffer(&self.buf.r, 0, bytemuck::cast_slice(&masked));
+        q.write_buffer(
+            &self.buf.scalars,
+            0,
+            bytemuck::bytes_of(&Scalars::default()),
+        );
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            self.pre
+                .record(&mut pass, &self.mg, &self.op, self.nodes as u32);
+        }
+        ctx.submit_and_wait(enc);
+        Ok(read_buffer(
+            &ctx.device,
+            &ctx.queue,
+            &self.buf.z,
+            0,
+            3 * self.nodes as u64,
+        ))
+    }
+
     /// Records one K·p application (for benchmarks): q = K p.
     pub fn record_apply(&self, enc: &mut wgpu::CommandEncoder) {
         self.op.apply.run(enc, &self.bg.apply_p, self.nodes as u32);
@@ -527,17 +619,39 @@ impl MechSolver {
         read_buffer::<Scalars>(&ctx.device, &ctx.queue, &self.buf.scalars, 0, 1)[0]
     }
 
-    /// Records u → q = K u, r = −q (free), z, and rᵀz, rᵀr into the scalars.
+    /// Records u → q = K u, then [`Self::record_residual_scalars`].
     fn record_true_residual(&self, pass: &mut wgpu::ComputePass<'_>, restart: bool) {
+        self.op
+            .apply
+            .dispatch(pass, &self.bg.apply_u, self.nodes as u32);
+        self.record_residual_scalars(pass, restart);
+    }
+
+    /// Records r = −q (free dofs), z = M⁻¹ r, rᵀz and rᵀr into the scalars;
+    /// with `restart` also p = z.
+    fn record_residual_scalars(&self, pass: &mut wgpu::ComputePass<'_>, restart: bool) {
         let n = self.nodes as u32;
-        self.op.apply.dispatch(pass, &self.bg.apply_u, n);
-        let res = if restart {
-            &self.bg.residual_restart
+        self.pcg.residual.dispatch(pass, &self.bg.residual, n);
+        self.pre.record(pass, &self.mg, &self.op, n);
+        let zdot = if restart {
+            &self.bg.zdot_restart
         } else {
-            &self.bg.residual
+            &self.bg.zdot
         };
-        self.pcg.residual.dispatch(pass, res, n);
+        self.pcg.zdot.dispatch(pass, zdot, n);
         self.pcg.reduce_init.dispatch(pass, &self.bg.reduce_init, 1);
+    }
+
+    /// Records one CG iteration.
+    fn record_iteration(&self, pass: &mut wgpu::ComputePass<'_>) {
+        let n = self.nodes as u32;
+        self.op.apply.dispatch(pass, &self.bg.apply_p, n);
+        self.pcg.reduce_pq.dispatch(pass, &self.bg.reduce_pq, 1);
+        self.pcg.update_ur.dispatch(pass, &self.bg.update_ur, n);
+        self.pre.record(pass, &self.mg, &self.op, n);
+        self.pcg.zdot.dispatch(pass, &self.bg.zdot, n);
+        self.pcg.reduce_rz.dispatch(pass, &self.bg.reduce_rz, 1);
+        self.pcg.update_p.dispatch(pass, &self.bg.update_p, n);
     }
 
     /// Solves the load case on geometry `mineral` (one fraction per voxel, x
@@ -565,10 +679,7 @@ impl MechSolver {
             let mut pass = enc.begin_compute_pass(&Default::default());
             self.pcg.impose.dispatch(&mut pass, &self.bg.impose_lift, n);
             self.op.apply.dispatch(&mut pass, &self.bg.apply_p, n);
-            self.pcg.residual.dispatch(&mut pass, &self.bg.residual, n);
-            self.pcg
-                .reduce_init
-                .dispatch(&mut pass, &self.bg.reduce_init, 1);
+            self.record_residual_scalars(&mut pass, false);
         }
         ctx.submit_and_wait(enc);
         let rr0 = self.read_scalars(ctx).rr as f64;
@@ -606,9 +717,9 @@ impl MechSolver {
         };
         let mut history = Vec::new();
         let mut best = f64::INFINITY;
-        let mut since_best = 0u32;
-        // No 10 % gain over this many readbacks (≥ 400 iterations): f32 has stalled.
-        let stall_checks = (400 / self.params.check_every).max(8);
+        let mut best_iter = 0u32;
+        // No 10 % gain over this many iterations: f32 may have stalled.
+        const STALL_ITERS: u32 = 400;
         let iterations;
         let relative_residual;
         loop {
@@ -639,10 +750,9 @@ impl MechSolver {
             }
             if r < 0.9 * best {
                 best = r;
-                since_best = 0;
+                best_iter = s.iters;
             } else {
-                since_best += 1;
-                if since_best >= stall_checks {
+                if s.iters - best_iter >= STALL_ITERS {
                     // The f32 residual evaluation may be the floor: judge in f64.
                     let r64 = self.relative_residual_f64(ctx);
                     if r64 <= tol {
@@ -654,7 +764,7 @@ impl MechSolver {
                     // lattices have long ones), not the f32 floor: go on.
                     if (r - r64).abs() <= 0.25 * r64 {
                         best = r;
-                        since_best = 0;
+                        best_iter = s.iters;
                         log::debug!(
                             "mech: plateau at {r:.3e} after {} iterations (f64 agrees)",
                             s.iters
@@ -669,7 +779,8 @@ impl MechSolver {
                     }
                 }
             }
-            let batch = self.params.check_every.min(self.params.max_iter - s.iters);
+            let batch = next_batch(&history, tol, self.params.check_every)
+                .min(self.params.max_iter - s.iters);
             let mut enc = d.create_command_encoder(&Default::default());
             {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -677,17 +788,7 @@ impl MechSolver {
                     timestamp_writes: None,
                 });
                 for _ in 0..batch {
-                    self.op.apply.dispatch(&mut pass, &self.bg.apply_p, n);
-                    self.pcg
-                        .reduce_pq
-                        .dispatch(&mut pass, &self.bg.reduce_pq, 1);
-                    self.pcg
-                        .update_ur
-                        .dispatch(&mut pass, &self.bg.update_ur, n);
-                    self.pcg
-                        .reduce_rz
-                        .dispatch(&mut pass, &self.bg.reduce_rz, 1);
-                    self.pcg.update_p.dispatch(&mut pass, &self.bg.update_p, n);
+                    self.record_iteration(&mut pass);
                 }
                 // Residual replacement: the true residual goes on from here.
                 self.record_true_residual(&mut pass, false);
@@ -795,6 +896,26 @@ impl MechSolver {
         }
         out
     }
+}
+
+/// Iterations until the next readback: the rate of the last two readbacks
+/// predicts when tol is met, so the few iterations recorded past convergence
+/// (which the GPU skips only in part) stay few; at most `check_every`.
+fn next_batch(history: &[(u32, f64)], tol: f64, check_every: u32) -> u32 {
+    const FIRST: u32 = 8;
+    let [.., (i1, r1), (i2, r2)] = history else {
+        return FIRST.min(check_every);
+    };
+    let shrinking = r2.partial_cmp(r1) == Some(std::cmp::Ordering::Less);
+    if i2 <= i1 || !shrinking || *r2 <= 0.0 {
+        return check_every;
+    }
+    let rate = (r2 / r1).ln() / (i2 - i1) as f64; // < 0
+    let predicted = ((tol / r2).ln() / rate).ceil();
+    (predicted.max(0.0) as u32)
+        .saturating_add(1)
+        .max(4)
+        .min(check_every)
 }
 
 fn check_params(p: &MechParams) -> Result<(), MechError> {

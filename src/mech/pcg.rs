@@ -1,7 +1,7 @@
 //! The conjugate-gradient kernels (`shaders/mechanics/pcg.wgsl`): vector
 //! updates over the node grid with per-workgroup partial sums, and
 //! single-workgroup reductions that finish the dot products and compute α
-//! and β on the GPU, so one CG iteration is five dispatches and no readback.
+//! and β on the GPU, so one CG iteration needs no readback.
 
 use crate::gpu::compose::ComposeError;
 use crate::gpu::{Binding::*, Kernel};
@@ -30,6 +30,7 @@ pub const REDUCE_WG: u32 = 256;
 pub struct Pcg {
     pub impose: Kernel,
     pub residual: Kernel,
+    pub zdot: Kernel,
     pub reduce_init: Kernel,
     pub reduce_pq: Kernel,
     pub update_ur: Kernel,
@@ -71,11 +72,23 @@ impl Pcg {
                 &[
                     (0, Uniform),
                     (1, StorageRead),
+                    (4, StorageWrite),
+                    (6, StorageRead),
+                ],
+                wg,
+            )?,
+            zdot: Kernel::with_slots(
+                device,
+                f,
+                "zdot",
+                &[
+                    (0, Uniform),
                     (2, StorageRead),
                     (4, StorageWrite),
                     (5, StorageWrite),
                     (6, StorageRead),
                     (7, StorageWrite),
+                    (8, StorageWrite),
                 ],
                 wg,
             )?,
@@ -88,12 +101,10 @@ impl Pcg {
                 &[
                     (0, Uniform),
                     (1, StorageRead),
-                    (2, StorageRead),
                     (3, StorageWrite),
                     (4, StorageWrite),
                     (5, StorageWrite),
                     (6, StorageRead),
-                    (7, StorageWrite),
                     (8, StorageWrite),
                 ],
                 wg,
