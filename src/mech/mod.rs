@@ -479,12 +479,7 @@ impl MechSolver {
         mineral: &[f32],
         u: &[f32],
     ) -> Result<(), MechError> {
-        if u.len() != 3 * self.nodes {
-            return Err(MechError::Shape {
-                expected: 3 * self.nodes,
-                got: u.len(),
-            });
-        }
+        self.check_nodal(u)?;
         self.upload_mesh(ctx, mineral)?;
         ctx.queue
             .write_buffer(&self.buf.u, 0, bytemuck::cast_slice(u));
@@ -519,6 +514,18 @@ impl MechSolver {
         out
     }
 
+    /// A nodal vector must hold 3 values per node.
+    fn check_nodal(&self, v: &[f32]) -> Result<(), MechError> {
+        if v.len() == 3 * self.nodes {
+            Ok(())
+        } else {
+            Err(MechError::Shape {
+                expected: 3 * self.nodes,
+                got: v.len(),
+            })
+        }
+    }
+
     fn upload_mesh(&mut self, ctx: &GpuContext, mineral: &[f32]) -> Result<(), MechError> {
         let mesh = Mesh::build(self.dims, self.voxel_size_um, mineral, &self.params)?;
         let q = &ctx.queue;
@@ -539,12 +546,7 @@ impl MechSolver {
         mineral: &[f32],
         x: &[f32],
     ) -> Result<Vec<f32>, MechError> {
-        if x.len() != 3 * self.nodes {
-            return Err(MechError::Shape {
-                expected: 3 * self.nodes,
-                got: x.len(),
-            });
-        }
+        self.check_nodal(x)?;
         self.upload_mesh(ctx, mineral)?;
         ctx.queue
             .write_buffer(&self.buf.p, 0, bytemuck::cast_slice(x));
@@ -571,12 +573,7 @@ impl MechSolver {
         mineral: &[f32],
         r: &[f32],
     ) -> Result<Vec<f32>, MechError> {
-        if r.len() != 3 * self.nodes {
-            return Err(MechError::Shape {
-                expected: 3 * self.nodes,
-                got: r.len(),
-            });
-        }
+        self.check_nodal(r)?;
         self.upload_mesh(ctx, mineral)?;
         let mesh = self.mesh.as_ref().expect("mesh uploaded");
         let mut masked = r.to_vec();

@@ -272,34 +272,18 @@ impl Precond {
             }
             for (l, lv) in levels.iter().enumerate() {
                 let parent = l.checked_sub(1).map(|p| &levels[p]);
+                let sweep = |pm: &wgpu::Buffer| {
+                    k.smooth.bind(
+                        d,
+                        &[pm, &lv.flags, &lv.wdinv, &lv.b, &lv.t, &lv.x, fine.scalars],
+                    )
+                };
                 binds.push(LevelBinds {
                     apply: op.bind_apply(
                         d, &lv.params, &lv.flags, &lv.scale, fine.ke, &lv.x, &lv.t, fine.part,
                     ),
-                    smooth_first: k.smooth.bind(
-                        d,
-                        &[
-                            &lv.params_clear,
-                            &lv.flags,
-                            &lv.wdinv,
-                            &lv.b,
-                            &lv.t,
-                            &lv.x,
-                            fine.scalars,
-                        ],
-                    ),
-                    smooth: k.smooth.bind(
-                        d,
-                        &[
-                            &lv.params,
-                            &lv.flags,
-                            &lv.wdinv,
-                            &lv.b,
-                            &lv.t,
-                            &lv.x,
-                            fine.scalars,
-                        ],
-                    ),
+                    smooth_first: sweep(&lv.params_clear),
+                    smooth: sweep(&lv.params),
                     restrict: parent.map(|f| {
                         k.restrict.bind(
                             d,
