@@ -369,7 +369,6 @@ impl MechSolver {
             dims,
             voxel_size_um,
             &params,
-            &base,
             FineLevel {
                 params: pm,
                 params_clear: &b.params[1],

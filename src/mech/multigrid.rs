@@ -204,7 +204,6 @@ impl Precond {
         dims: [usize; 3],
         voxel_size_um: f64,
         params: &MechParams,
-        base: &MeshParams,
         fine: FineLevel<'_>,
     ) -> Self {
         let d = &ctx.device;
@@ -225,12 +224,11 @@ impl Precond {
         let mut binds = Vec::new();
         if kind == Preconditioner::Multigrid {
             let nn = reference::node_count(dims) as u64;
-            let clear = MeshParams { clear: 1, ..*base };
             // The fine level borrows the CG's buffers; only ω/diag and K x are its own.
             let fine_level = Level {
                 nodes: nn as u32,
-                params: uniform_buffer(d, "mg params 0", base),
-                params_clear: uniform_buffer(d, "mg params clear 0", &clear),
+                params: fine.params.clone(),
+                params_clear: fine.params_clear.clone(),
                 flags: fine.flags.clone(),
                 scale: fine.scale.clone(),
                 wdinv: storage_buffer_zeroed(d, "mg wdinv 0", 4 * nn),
@@ -239,20 +237,13 @@ impl Precond {
                 t: storage_buffer_zeroed(d, "mg t 0", 12 * nn),
             };
             levels.push(fine_level);
-            let mut h = voxel_size_um / 1000.0;
+            let mut voxel_um = voxel_size_um;
             for (l, cd) in coarse_dims(dims).into_iter().enumerate() {
-                h *= 2.0;
+                voxel_um *= 2.0;
                 let nn = reference::node_count(cd) as u64;
                 let nv = cd.iter().product::<usize>() as u64;
                 let [gx, gy, _] = workgroups_for(nn as u32, params.workgroup_size);
-                let [nx, ny, nz] = cd.map(|n| n as u32);
-                let p = MeshParams {
-                    vox: [nx, ny, nz, nx * ny * nz],
-                    nodes: [nx + 1, ny + 1, nz + 1, (nx + 1) * (ny + 1) * (nz + 1)],
-                    h_mm: h as f32,
-                    npart: gx * gy,
-                    ..*base
-                };
+                let p = super::mesh_params(cd, voxel_um, params, gx * gy);
                 let lab = |s: &str| format!("mg {s} {}", l + 1);
                 levels.push(Level {
                     nodes: nn as u32,
@@ -328,13 +319,15 @@ impl Precond {
             return;
         }
         let q = &ctx.queue;
-        let mut mesh = fine.clone();
+        let mut coarse: Option<Mesh> = None;
         for (l, lv) in self.levels.iter().enumerate() {
             if l > 0 {
-                mesh = mesh.coarsen(params);
-                q.write_buffer(&lv.flags, 0, bytemuck::cast_slice(&mesh.flags));
-                q.write_buffer(&lv.scale, 0, bytemuck::cast_slice(&mesh.scale));
+                let c = coarse.as_ref().unwrap_or(fine).coarsen(params);
+                q.write_buffer(&lv.flags, 0, bytemuck::cast_slice(&c.flags));
+                q.write_buffer(&lv.scale, 0, bytemuck::cast_slice(&c.scale));
+                coarse = Some(c);
             }
+            let mesh = coarse.as_ref().unwrap_or(fine);
             let wdinv: Vec<f32> = mesh
                 .dinv
                 .iter()
