@@ -8,12 +8,9 @@ struct MeshParams {
     vox: vec4<u32>,    // nx, ny, nz, voxel count
     nodes: vec4<u32>,  // nx+1, ny+1, nz+1, node count
     h_mm: f32,
-    clear: u32,        // impose: zero the vector first
+    clear: u32,        // jacobi_sweep: start from x = 0
     restart: u32,      // residual: also set p = z (restart CG)
     npart: u32,        // workgroups (partials) of a node-wide dispatch
-    grad0: vec4<f32>,  // rows of the imposed displacement gradient G (u = G x at fixed dofs)
-    grad1: vec4<f32>,
-    grad2: vec4<f32>,
 }
 
 // Scalars of the CG iteration (pcg.wgsl writes them; the preconditioner reads `done`).

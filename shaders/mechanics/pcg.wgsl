@@ -16,6 +16,7 @@
 @group(0) @binding(6) var<storage, read> q: array<f32>;     // K p (or K u for `residual`)
 @group(0) @binding(7) var<storage, read_write> part: array<f32>;
 @group(0) @binding(8) var<storage, read_write> S: Scalars;
+@group(0) @binding(9) var<storage, read> rhs: array<f32>;  // b of K u = b
 
 var<workgroup> sh: array<vec3<f32>, MAX_WG>;
 
@@ -54,29 +55,9 @@ fn reduce_pr(lid: u32) -> f32 {
     return sh[0].x;
 }
 
-// u (clear = 0) or p (clear = 1, a fresh lift vector) at fixed dofs = G x;
-// inactive nodes 0. Dispatch: nodes.
-@compute @workgroup_size(WG)
-fn impose(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let n = invocation_id(gid, nwg);
-    if n >= M.nodes.w { return; }
-    let f = flags[n];
-    let x = vec3<f32>(node_xyz(M, n)) * M.h_mm;
-    let g = vec3<f32>(dot(M.grad0.xyz, x), dot(M.grad1.xyz, x), dot(M.grad2.xyz, x));
-    for (var c = 0u; c < 3u; c++) {
-        var v: f32;
-        if M.clear == 1u { v = 0.0; } else { v = u[3u * n + c]; }
-        if (f & ACTIVE) == 0u {
-            v = 0.0;
-        } else if (f & (FIX_X << c)) != 0u {
-            v = g[c];
-        }
-        if M.clear == 1u { p[3u * n + c] = v; } else { u[3u * n + c] = v; }
-    }
-}
-
-// r = −K u on free dofs (no external nodal forces: the load is the imposed
-// displacement), 0 elsewhere. Dispatch: nodes.
+// r = b − K u on free dofs, 0 elsewhere. b is the f64 residual of the
+// current solution rounded to f32 (the host solves for a correction u with
+// zero imposed displacements; see src/mech/mod.rs). Dispatch: nodes.
 @compute @workgroup_size(WG)
 fn residual(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let n = invocation_id(gid, nwg);
@@ -84,7 +65,7 @@ fn residual(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     let f = flags[n];
     for (var c = 0u; c < 3u; c++) {
         var ri = 0.0;
-        if is_free(f, c) { ri = -q[3u * n + c]; }
+        if is_free(f, c) { ri = rhs[3u * n + c] - q[3u * n + c]; }
         r[3u * n + c] = ri;
     }
 }

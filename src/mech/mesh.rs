@@ -23,14 +23,12 @@ pub struct MeshParams {
     /// nx+1, ny+1, nz+1, node count.
     pub nodes: [u32; 4],
     pub h_mm: f32,
-    /// `impose`: write a fresh lift vector into p instead of fixing u.
+    /// `jacobi_sweep`: start from x = 0.
     pub clear: u32,
     /// `residual`: restart CG (p = z).
     pub restart: u32,
     /// Workgroups (partial sums) of a node-wide dispatch.
     pub npart: u32,
-    /// Rows of the imposed displacement gradient G: u = G·x (x in mm) at fixed dofs.
-    pub grad: [[f32; 4]; 3],
 }
 
 /// Host-side mesh of one geometry.

@@ -243,7 +243,7 @@ impl Precond {
                 let nn = reference::node_count(cd) as u64;
                 let nv = cd.iter().product::<usize>() as u64;
                 let [gx, gy, _] = workgroups_for(nn as u32, params.workgroup_size);
-                let p = super::mesh_params(cd, voxel_um, params, gx * gy);
+                let p = super::mesh_params(cd, voxel_um, gx * gy);
                 let lab = |s: &str| format!("mg {s} {}", l + 1);
                 levels.push(Level {
                     nodes: nn as u32,

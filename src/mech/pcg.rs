@@ -28,7 +28,6 @@ pub const REDUCE_WG: u32 = 256;
 
 /// The PCG kernels, built once per device.
 pub struct Pcg {
-    pub impose: Kernel,
     pub residual: Kernel,
     pub zdot: Kernel,
     pub reduce_init: Kernel,
@@ -53,18 +52,6 @@ impl Pcg {
             )
         };
         Ok(Self {
-            impose: Kernel::with_slots(
-                device,
-                f,
-                "impose",
-                &[
-                    (0, Uniform),
-                    (1, StorageRead),
-                    (3, StorageWrite),
-                    (5, StorageWrite),
-                ],
-                wg,
-            )?,
             residual: Kernel::with_slots(
                 device,
                 f,
@@ -74,6 +61,7 @@ impl Pcg {
                     (1, StorageRead),
                     (4, StorageWrite),
                     (6, StorageRead),
+                    (9, StorageRead),
                 ],
                 wg,
             )?,

@@ -179,7 +179,7 @@ pub fn apply_ebe(dims: [usize; 3], h_mm: f64, e_mpa: &[f64], nu: f64, u: &[f64])
         if e_mpa[i] == 0.0 {
             continue;
         }
-        let nodes: Vec<usize> = (0..8).map(|a| element_node(dims, v, a)).collect();
+        let nodes: [usize; 8] = std::array::from_fn(|a| element_node(dims, v, a));
         let mut ue = [0.0; 24];
         for a in 0..8 {
             for c in 0..3 {
