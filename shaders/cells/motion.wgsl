@@ -69,6 +69,11 @@ fn claim_osteoclasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     if k >= P.n_osteoclasts { return; }
     let a = cells[k];
     if a.state == STATE_DEAD { return; }
+    // A precursor differentiates where it was recruited.
+    if a.age_days < 0.0 {
+        bid(k, k, NO_TARGET);
+        return;
+    }
     // With bone to resorb, a cell moves on at oc_move_per_day; without, it must.
     var moving = true;
     if has_resorbable_face(a.voxel) {
@@ -112,7 +117,7 @@ fn settle_osteoclasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     if k >= P.n_osteoclasts { return; }
     settle(k, k);
     var a = cells[k];
-    if a.state == STATE_DEAD { return; }
+    if a.state == STATE_DEAD || a.age_days < 0.0 { return; }
     // Resorb the most mineralised face neighbour (lowest direction on ties).
     var best = NO_TARGET;
     var best_m = 0.0;

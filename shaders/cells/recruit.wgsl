@@ -80,8 +80,9 @@ fn recruit_flags(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 }
 
 // Day 0: surface cells at their basal steady-state densities, so a run starts
-// mid-remodeling rather than from an empty surface: osteoclasts at
-// (recruitment × lifespan), osteoblasts at as many as refill what those
+// mid-remodeling rather than from an empty surface: osteoclasts and their
+// precursors at (recruitment × (differentiation + lifespan)), osteoblasts at
+// as many as refill what the active ones
 // resorb (resorption / apposition per cell, times the share of its life an
 // osteoclast spends resorbing). Ages are drawn in the scatter.
 // Share of time an osteoclast has bone to resorb (the rest it walks the
@@ -95,8 +96,10 @@ fn initial_flags(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     var ob = 0u;
     if occupant[i] == 0u && is_surface(i) {
         let r = rankl[i] * P.rankl_effective;
-        let p_oc = min(P.oc_recruit_per_day * r / (r + P.oc_rankl_half) * P.oc_lifespan_days, 1.0);
-        let p_ob = min(p_oc * RESORBING_SHARE * P.oc_resorb_fraction_per_day / max(P.ob_fill_fraction_per_day, 1e-9), 1.0 - p_oc);
+        let rate = P.oc_recruit_per_day * r / (r + P.oc_rankl_half);
+        let p_oc = min(rate * (P.oc_differentiation_days + P.oc_lifespan_days), 1.0);
+        let p_active = min(rate * P.oc_lifespan_days, 1.0);
+        let p_ob = min(p_active * RESORBING_SHARE * P.oc_resorb_fraction_per_day / max(P.ob_fill_fraction_per_day, 1e-9), 1.0 - p_oc);
         let u = rng_uniform(P.seed, 0u, i, PURPOSE_RECRUIT);
         if u < p_oc {
             oc = 1u;
@@ -126,12 +129,13 @@ fn newborn(voxel: u32, id: u32) -> Agent {
 fn recruit_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = invocation_id(gid, nwg);
     if i >= P.grid.n { return; }
-    // Cells placed on day 0 (step 0) are of any age within their lifespan.
+    // Cells placed on day 0 (step 0) are of any age within their lifespan;
+    // an osteoclast's starts at −differentiation (a precursor).
     let age_u = select(0.0, rng_uniform(P.seed, 0u, i, PURPOSE_FATE), P.step == 0u);
     if oc_flags[i] != 0u {
         let slot = P.n_osteoclasts + oc_offsets[i];
         var a = newborn(i, P.next_osteoclast_id + oc_offsets[i]);
-        a.age_days = age_u * P.oc_lifespan_days;
+        a.age_days = age_u * (P.oc_differentiation_days + P.oc_lifespan_days) - P.oc_differentiation_days;
         osteoclasts[slot] = a;
         occupant[i] = occupant_code(KIND_OSTEOCLAST, slot);
     } else if ob_flags[i] != 0u {

@@ -38,7 +38,7 @@ struct StepParams {
     ob_mech_weight: f32,
     ob_fill_fraction_per_day: f32,    // apposition / voxel edge
     ob_lifespan_days: f32,
-    _pad0: u32,
+    oc_differentiation_days: f32,     // a recruited precursor's age starts at minus this
     coupling_keep: f32,               // exp(-dt / coupling_days)
     osteocyte_seed_prob: f32,         // per bone voxel
     next_osteocyte_id: u32,           // ids of cells born this step start here

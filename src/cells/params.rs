@@ -37,7 +37,7 @@ pub struct StepParams {
     pub ob_mech_weight: f32,
     pub ob_fill_fraction_per_day: f32,
     pub ob_lifespan_days: f32,
-    pub _pad0: u32,
+    pub oc_differentiation_days: f32,
     pub coupling_keep: f32,
     pub osteocyte_seed_prob: f32,
     pub next_osteocyte_id: u32,

@@ -81,6 +81,9 @@ parameter_section!(
     resorption_um3_per_day: 20_000.0, 3_000.0, 0.0, 1e7, " µm³/day";
     /// Osteoclast lifespan (Parfitt: ~2 weeks in humans).
     osteoclast_lifespan_days: 14.0, 7.0, 0.5, 365.0, " days";
+    /// Days from the recruitment of a precursor to an active osteoclast
+    /// (fusion and differentiation; 4–6 days in culture with RANKL).
+    osteoclast_differentiation_days: 5.0, 5.0, 0.0, 60.0, " days";
     /// Rate at which an osteoclast with bone to resorb moves on along the surface.
     osteoclast_move_per_day: 0.5, 0.5, 0.0, 100.0, " /day";
     /// Bias of osteoclast steps up the RANKL gradient (0 = unbiased walk).

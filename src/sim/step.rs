@@ -280,7 +280,7 @@ impl Simulation {
             ob_mech_weight: v(c.osteoblast_mech_weight),
             ob_fill_fraction_per_day: (c.apposition_um_per_day.unwrap() / h) as f32,
             ob_lifespan_days: v(c.osteoblast_lifespan_days),
-            _pad0: 0,
+            oc_differentiation_days: v(c.osteoclast_differentiation_days),
             coupling_keep: (-dt / c.coupling_days.unwrap()).exp() as f32,
             osteocyte_seed_prob: (c.osteocyte_density_per_mm3.unwrap() * voxel_mm3).min(1.0) as f32,
             next_osteocyte_id: ocy.next_id,

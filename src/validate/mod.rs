@@ -222,7 +222,14 @@ impl ProximitySums {
             return;
         }
         let oc: Vec<Agent> = sim.read_agents(ctx, CellType::Osteoclast);
-        for a in oc.iter().filter(|a| a.age_days <= dt + 1e-4) {
+        // Born this step: a precursor's age starts at −differentiation.
+        let born = dt
+            - sim
+                .scene
+                .cells
+                .osteoclast_differentiation_days
+                .unwrap_or(0.0) as f32;
+        for a in oc.iter().filter(|a| a.age_days <= born + 1e-4) {
             let p = coords(dims, a.voxel);
             self.n_oc += 1;
             self.oc_apo += nearest(p, &apo);
