@@ -66,17 +66,19 @@ parameter_section!(
     /// Days an apoptotic osteocyte keeps signalling before it is cleared.
     apoptotic_clear_days: 5.0, 5.0, 0.5, 100.0, " days";
     /// RANKL secretion relative increase at full disuse (Xiong 2011; Nakashima 2011).
-    rankl_disuse_gain: 1.0, 2.0, 0.0, 100.0, "";
+    /// Mouse 0: after unloading, osteocyte RANKL rises only where they die
+    /// (Cabahug-Zuckerman et al. 2016).
+    rankl_disuse_gain: 1.0, 0.0, 0.0, 100.0, "";
     /// RANKL of an apoptotic osteocyte relative to a live one (Cheung 2016; Kennedy 2012).
-    rankl_apoptotic_factor: 10.0, 10.0, 1.0, 1000.0, "";
+    rankl_apoptotic_factor: 10.0, 40.0, 1.0, 1000.0, "";
     /// Sclerostin secretion relative increase at full disuse (Robling 2008; Spatz 2015).
     sclerostin_disuse_gain: 1.0, 1.5, 0.0, 100.0, "";
     /// Sclerostin suppression per unit overload (Robling 2008).
     sclerostin_overload_gain: 2.0, 2.0, 0.0, 100.0, "";
     /// Osteoclast recruitment per surface voxel per day at saturating RANKL.
-    osteoclast_recruit_per_day: 6e-4, 6e-3, 0.0, 10.0, " /day";
+    osteoclast_recruit_per_day: 6e-4, 0.0165, 0.0, 10.0, " /day";
     /// Effective RANKL (relative to the basal mean) of half-maximal recruitment.
-    osteoclast_rankl_half: 3.0, 3.0, 0.01, 1000.0, "";
+    osteoclast_rankl_half: 3.0, 10.0, 0.01, 1000.0, "";
     /// Bone resorbed by one osteoclast per day.
     resorption_um3_per_day: 20_000.0, 3_000.0, 0.0, 1e7, " µm³/day";
     /// Osteoclast lifespan (Parfitt: ~2 weeks in humans).
