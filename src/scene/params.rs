@@ -62,7 +62,7 @@ parameter_section!(
     /// Apoptosis hazard at habitual load (osteocyte lifespan of decades).
     apoptosis_basal_per_day: 1e-4, 5e-4, 0.0, 1.0, " /day";
     /// Extra apoptosis hazard at full disuse (Aguirre 2006: rises within 3 days).
-    apoptosis_disuse_per_day: 0.002, 0.03, 0.0, 1.0, " /day";
+    apoptosis_disuse_per_day: 0.002, 0.05, 0.0, 1.0, " /day";
     /// Days an apoptotic osteocyte keeps signalling before it is cleared.
     apoptotic_clear_days: 5.0, 5.0, 0.5, 100.0, " days";
     /// RANKL secretion relative increase at full disuse (Xiong 2011; Nakashima 2011).
@@ -72,7 +72,7 @@ parameter_section!(
     /// RANKL of an apoptotic osteocyte relative to a live one (Cheung 2016; Kennedy 2012).
     rankl_apoptotic_factor: 10.0, 40.0, 1.0, 1000.0, "";
     /// Sclerostin secretion relative increase at full disuse (Robling 2008; Spatz 2015).
-    sclerostin_disuse_gain: 1.0, 1.5, 0.0, 100.0, "";
+    sclerostin_disuse_gain: 1.0, 2.5, 0.0, 100.0, "";
     /// Sclerostin suppression per unit overload (Robling 2008).
     sclerostin_overload_gain: 2.0, 2.0, 0.0, 100.0, "";
     /// Osteoclast recruitment per surface voxel per day at saturating RANKL.
