@@ -5,7 +5,7 @@
 
 mod common;
 
-use trabecula::mech::mesh::load_bearing_component;
+use trabecula::mech::mesh::{ACTIVE, FIX_X, load_bearing_component};
 use trabecula::mech::reference::{
     self, assemble_dense, element_stiffness, gauss_points, lame, matvec, node_count,
     strain_displacement,
@@ -644,7 +644,7 @@ fn iterative_refinement_reaches_a_tolerance_below_f32_precision() {
     let mesh = solver.mesh().unwrap();
     let u = solver.displacement_f64().to_vec();
     let free: Vec<bool> = (0..u.len())
-        .map(|i| mesh.flags[i / 3] & 8 != 0 && mesh.flags[i / 3] & (1 << (i % 3)) == 0)
+        .map(|i| mesh.flags[i / 3] & ACTIVE != 0 && mesh.flags[i / 3] & (FIX_X << (i % 3)) == 0)
         .collect();
     let apply = |v: &[f64]| reference::apply_ebe(dims, mesh.h_mm, &mesh.e_mpa, 0.3, v);
     let masked = |v: Vec<f64>| -> Vec<f64> {
@@ -664,7 +664,7 @@ fn iterative_refinement_reaches_a_tolerance_below_f32_precision() {
     let plane = (dims[0] + 1) * (dims[1] + 1);
     let top = dims[2] * plane;
     for i in top..top + plane {
-        if mesh.flags[i] & 8 != 0 {
+        if mesh.flags[i] & ACTIVE != 0 {
             assert_eq!(lift[3 * i + 2], top_z);
         }
     }

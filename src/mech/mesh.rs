@@ -105,6 +105,16 @@ pub fn load_bearing_component(dims: [usize; 3], bone: &[bool]) -> Option<Vec<boo
 }
 
 impl Mesh {
+    /// Indices (3·node + axis) of the unknowns: dofs of active nodes that
+    /// the load case does not fix.
+    pub fn free_dofs(&self) -> impl Iterator<Item = usize> + '_ {
+        self.flags.iter().enumerate().flat_map(|(i, &f)| {
+            (0..3)
+                .filter(move |&c| f & ACTIVE != 0 && f & (FIX_X << c) == 0)
+                .map(move |c| 3 * i + c)
+        })
+    }
+
     /// Builds the mesh of `mineral` (voxel x fastest) under `params`.
     pub fn build(
         dims: [usize; 3],

@@ -583,13 +583,9 @@ impl MechSolver {
         self.check_nodal(r)?;
         self.upload_mesh(ctx, mineral)?;
         let mesh = self.mesh.as_ref().expect("mesh uploaded");
-        let mut masked = r.to_vec();
-        for (i, &f) in mesh.flags.iter().enumerate() {
-            for c in 0..3 {
-                if f & ACTIVE == 0 || f & (FIX_X << c) != 0 {
-                    masked[3 * i + c] = 0.0;
-                }
-            }
+        let mut masked = vec![0.0; r.len()];
+        for d in mesh.free_dofs() {
+            masked[d] = r[d];
         }
         Ok(self.precondition(ctx, &masked))
     }
@@ -694,12 +690,8 @@ impl MechSolver {
         let r0_norm = norm(&self.free_residual(mesh, &lift));
         let mut u = lift;
         if let Some(prev) = previous {
-            for (i, &f) in mesh.flags.iter().enumerate() {
-                for c in 0..3 {
-                    if f & ACTIVE != 0 && f & (FIX_X << c) == 0 {
-                        u[3 * i + c] = prev[3 * i + c] as f64;
-                    }
-                }
+            for d in mesh.free_dofs() {
+                u[d] = prev[d] as f64;
             }
         }
         let relative = |r: f64| if r0_norm > 0.0 { r / r0_norm } else { 0.0 };
@@ -761,9 +753,8 @@ impl MechSolver {
             }
             // δ = 0 and b = r: the true residual of u replaces the GPU's
             // (p = z on the first batch, p kept after).
-            let b32: Vec<f32> = r.iter().map(|&x| x as f32).collect();
             ctx.queue
-                .write_buffer(&self.buf.rhs, 0, bytemuck::cast_slice(&b32));
+                .write_buffer(&self.buf.rhs, 0, bytemuck::cast_slice(&to_f32(&r)));
             let batch = next_batch(&history, tol, self.params.check_every)
                 .min(self.params.max_iter - iterations);
             let mut enc = ctx.device.create_command_encoder(&Default::default());
@@ -801,9 +792,8 @@ impl MechSolver {
                 host = Some(HostCg::default());
             }
         }
-        let u32s: Vec<f32> = u.iter().map(|&x| x as f32).collect();
         ctx.queue
-            .write_buffer(&self.buf.u, 0, bytemuck::cast_slice(&u32s));
+            .write_buffer(&self.buf.u, 0, bytemuck::cast_slice(&to_f32(&u)));
         self.solution = u;
 
         // Outputs: SED per voxel, q = K u for the reaction.
@@ -870,9 +860,8 @@ impl MechSolver {
         u: &mut [f64],
         r: &mut [f64],
     ) {
-        let r32: Vec<f32> = r.iter().map(|&x| x as f32).collect();
         let z: Vec<f64> = self
-            .precondition(ctx, &r32)
+            .precondition(ctx, &to_f32(r))
             .iter()
             .map(|&x| x as f64)
             .collect();
@@ -906,12 +895,8 @@ impl MechSolver {
     fn free_residual(&self, mesh: &Mesh, u: &[f64]) -> Vec<f64> {
         let ku = reference::apply_ebe(self.dims, mesh.h_mm, &mesh.e_mpa, self.params.poisson, u);
         let mut r = vec![0.0; ku.len()];
-        for (i, &f) in mesh.flags.iter().enumerate() {
-            for c in 0..3 {
-                if f & ACTIVE != 0 && f & (FIX_X << c) == 0 {
-                    r[3 * i + c] = -ku[3 * i + c];
-                }
-            }
+        for d in mesh.free_dofs() {
+            r[d] = -ku[d];
         }
         r
     }
@@ -939,6 +924,10 @@ impl MechSolver {
         }
         out
     }
+}
+
+fn to_f32(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
 }
 
 fn norm(v: &[f64]) -> f64 {
