@@ -39,7 +39,7 @@ fn fate_osteoclasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     }
     alive[k] = select(1u, 0u, a.state == STATE_DEAD);
     // Precursors (negative age) are not osteoclasts yet.
-    if a.state != STATE_DEAD && a.age_days >= 0.0 { atomicAdd(&counts[2], 1u); }
+    if a.state != STATE_DEAD && !is_precursor(a) { atomicAdd(&counts[2], 1u); }
 }
 
 @compute @workgroup_size(WG)

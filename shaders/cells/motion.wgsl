@@ -70,7 +70,7 @@ fn claim_osteoclasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     let a = cells[k];
     if a.state == STATE_DEAD { return; }
     // A precursor differentiates where it was recruited.
-    if a.age_days < 0.0 {
+    if is_precursor(a) {
         bid(k, k, NO_TARGET);
         return;
     }
@@ -117,7 +117,7 @@ fn settle_osteoclasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     if k >= P.n_osteoclasts { return; }
     settle(k, k);
     var a = cells[k];
-    if a.state == STATE_DEAD || a.age_days < 0.0 { return; }
+    if a.state == STATE_DEAD || is_precursor(a) { return; }
     // Resorb the most mineralised face neighbour (lowest direction on ties).
     var best = NO_TARGET;
     var best_m = 0.0;

@@ -22,6 +22,12 @@ const KIND_OSTEOBLAST: u32 = 2u;
 
 const NO_TARGET: u32 = 0xffffffffu;
 
+// An osteoclast is recruited as a precursor with age −differentiation days:
+// until its age reaches 0 it neither moves nor resorbs and is not counted.
+fn is_precursor(a: Agent) -> bool {
+    return a.age_days < 0.0;
+}
+
 // Occupant map: 0 = empty; else kind in the top 2 bits and slot + 1 below.
 fn occupant_code(kind: u32, slot: u32) -> u32 {
     return (kind << 30u) | (slot + 1u);

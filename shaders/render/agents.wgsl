@@ -52,7 +52,7 @@ fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> 
     out.corner = c;
     var r = view.clip.w;
     // An osteoclast precursor (negative age, not yet resorbing): half size.
-    if sprites.kind == KIND_OSTEOCLAST && a.age_days < 0.0 { r *= 0.5; }
+    if sprites.kind == KIND_OSTEOCLAST && is_precursor(a) { r *= 0.5; }
     // Pulled one voxel toward the camera so cells in surface voxels (and
     // on the marrow side) are not hidden by the surface they sit on.
     var pos = centre;
