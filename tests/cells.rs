@@ -151,6 +151,38 @@ fn recruitment_matches_its_probabilities() {
             hits[1] += b[i] as u64;
         }
     }
+    // Refill: below the cavity threshold a surface gets no osteoblasts,
+    // unless sclerostin is low enough for modeling.
+    for (refill, modeling, expect_ob) in [(0.9f32, 0.0f32, false), (0.9, 0.6, true)] {
+        let pb = uniform_buffer(
+            d,
+            "p",
+            &StepParams {
+                step: 99,
+                ob_refill_coupling: refill,
+                ob_modeling_sclerostin: modeling,
+                ..p
+            },
+        );
+        let f = RecruitFields {
+            mineral: &m,
+            sed: &sed,
+            rankl: &r,
+            sclerostin: &s,
+            coupling: &c,
+            occupant: &occupant,
+        };
+        let mut enc = d.create_command_encoder(&Default::default());
+        recruit.record_flags(&ctx, &mut enc, &pb, &f, &ocf, &obf, n as u32);
+        ctx.submit_and_wait(enc);
+        let b: Vec<u32> = read_buffer(d, &ctx.queue, &obf, 0, n as u64);
+        let births = b.iter().sum::<u32>();
+        assert_eq!(
+            births > 0,
+            expect_ob,
+            "{births} osteoblast births (refill {refill}, modeling {modeling})"
+        );
+    }
     // The formula, independently: saturating RANKL; coupling over sclerostin.
     let p_oc = 1.0 - (-(0.3 * rankl / (rankl + 2.0)) as f64).exp();
     let rate_ob = 0.4 * (coupling / (coupling + 0.5)) / (1.0 + (scl / 1.0).powi(2));
@@ -165,6 +197,105 @@ fn recruitment_matches_its_probabilities() {
             "type {k}: {got} births, expected {mean:.0} ± {sd:.0}"
         );
     }
+}
+
+/// Where a lone osteoblast goes from voxel `at` (mineral `fill`) of a slab
+/// surface when `cavity` (if any) carries coupling 1 and every other voxel
+/// 0: `Some(voxel)` if it lives, `None` if it retired.
+fn osteoblast_step(
+    ctx: &GpuContext,
+    fill: f32,
+    cavity: Option<usize>,
+    sclerostin: f32,
+    (refill, modeling): (f32, f32),
+) -> Option<usize> {
+    use trabecula::cells::motion::Motion;
+    let dims = [8, 8, 8];
+    let n = 512;
+    let at = idx(dims, 4, 4, 2);
+    let mut mineral = slab(dims, 2);
+    mineral[at] = fill;
+    let mut coupling = vec![0.0f32; n];
+    if let Some(c) = cavity {
+        coupling[c] = 1.0;
+    }
+    let d = &ctx.device;
+    let ob = [Agent {
+        voxel: at as u32,
+        id: 7,
+        aim: NO_TARGET,
+        ..Default::default()
+    }];
+    let (mb, occ, rankl, cb, sb, claims) = (
+        storage_buffer_init(d, "m", &mineral),
+        storage_buffer_zeroed(d, "occ", 4 * n as u64),
+        storage_buffer_init(d, "r", &vec![1.0f32; n]),
+        storage_buffer_init(d, "c", &coupling),
+        storage_buffer_init(d, "s", &vec![sclerostin; n]),
+        storage_buffer_zeroed(d, "claims", 4 * n as u64),
+    );
+    let (oc_b, ob_b) = (
+        storage_buffer_init(d, "oc", &[Agent::default()]),
+        storage_buffer_init(d, "ob", &ob),
+    );
+    let p = StepParams {
+        n_osteoblasts: 1,
+        ob_refill_coupling: refill,
+        ob_modeling_sclerostin: modeling,
+        ..base_params(dims)
+    };
+    let pb = uniform_buffer(d, "p", &p);
+    let mut enc = d.create_command_encoder(&Default::default());
+    Motion::new(ctx, 64).unwrap().record(
+        ctx,
+        &mut enc,
+        &pb,
+        &mb,
+        &occ,
+        &rankl,
+        (&cb, &sb),
+        &claims,
+        (&oc_b, 0),
+        (&ob_b, 1),
+    );
+    ctx.submit_and_wait(enc);
+    let a: Vec<Agent> = read_buffer(d, &ctx.queue, &ob_b, 0, 1);
+    (a[0].state != STATE_DEAD).then_some(a[0].voxel as usize)
+}
+
+#[test]
+fn osteoblasts_refill_cavities_then_retire_unless_sclerostin_allows_modeling() {
+    let ctx = common::gpu();
+    let dims = [8, 8, 8];
+    let at = idx(dims, 4, 4, 2);
+    let cavity = idx(dims, 5, 4, 2);
+    // The five free surface voxels around the filled one.
+    let around = [
+        idx(dims, 3, 4, 2),
+        cavity,
+        idx(dims, 4, 3, 2),
+        idx(dims, 4, 5, 2),
+        idx(dims, 4, 4, 3),
+    ];
+    let refill = (0.05, 0.0);
+    // A full voxel next to a cavity: on into the cavity.
+    assert_eq!(
+        osteoblast_step(&ctx, 1.0, Some(cavity), 1.0, refill),
+        Some(cavity)
+    );
+    // A cavity voxel still filling: it stays.
+    assert_eq!(osteoblast_step(&ctx, 0.3, Some(at), 1.0, refill), Some(at));
+    // Full, and only quiescent surface around: its work is done.
+    assert_eq!(osteoblast_step(&ctx, 1.0, None, 1.0, refill), None);
+    // Low sclerostin: modeling goes on over the quiescent surface.
+    let modeling = osteoblast_step(&ctx, 1.0, None, 0.2, (0.05, 0.5));
+    assert!(
+        modeling.is_some_and(|v| around.contains(&v)),
+        "{modeling:?}"
+    );
+    // Threshold 0: every surface may be formed on (no refill limit).
+    let free = osteoblast_step(&ctx, 1.0, None, 1.0, (0.0, 0.0));
+    assert!(free.is_some_and(|v| around.contains(&v)), "{free:?}");
 }
 
 #[test]
@@ -305,6 +436,28 @@ fn run(
         out.push(sim.advance(ctx).unwrap());
     }
     (out, sim.read_lattice(ctx).mineral)
+}
+
+#[test]
+fn a_spin_up_is_the_same_as_running_its_days_first() {
+    let ctx = common::gpu();
+    let plain = small_scene(&["lattice.dims=[24,24,24]"]);
+    let spun = small_scene(&["lattice.dims=[24,24,24]", "spin_up_days=10"]);
+    let lat = lattice_for(&ctx, &plain);
+    let (a, la) = run(&ctx, &plain, &lat, 30, 64);
+    let (b, lb) = run(&ctx, &spun, &lat, 20, 64);
+    assert_eq!(b[0].day, 0.0, "day 0 comes after the spin-up");
+    assert_eq!(b[0].mineral_total, a[10].mineral_total);
+    for (x, y) in a[11..].iter().zip(&b[1..]) {
+        assert_eq!(y.day + 10.0, x.day);
+        assert_eq!(&StepReport { day: y.day, ..*x }, y);
+    }
+    assert!(la.iter().zip(&lb).all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert!(
+        a[10..]
+            .iter()
+            .any(|r| r.resorbed_voxels + r.formed_voxels > 0.0)
+    );
 }
 
 #[test]
@@ -453,7 +606,7 @@ fn osteoclast_precursors_stay_put_do_not_resorb_and_are_not_counted() {
 #[test]
 fn at_1g_bone_stays_within_a_few_percent_over_100_days() {
     let ctx = common::gpu();
-    let scene = small_scene(&[]);
+    let scene = small_scene(&["spin_up_days=120"]);
     let lat = lattice_for(&ctx, &scene);
     let (r, _) = run(&ctx, &scene, &lat, 100, 64);
     let rel = r[100].bv_tv / r[0].bv_tv - 1.0;
@@ -533,8 +686,14 @@ fn sensing_writes_sources_by_its_formula_and_kills_at_the_disuse_hazard() {
         .map(|k| Agent {
             voxel: (2 * k) as u32,
             id: k as u32,
-            // Every fifth cell has no set-point yet (embedded since the last solve).
-            setpoint: if k % 5 == 0 { 0.0 } else { 0.04 },
+            // Every fifth cell has no set-point yet (embedded since the last
+            // solve); another fifth is overloaded, the rest are in disuse or
+            // in the lazy zone.
+            setpoint: match k % 5 {
+                0 => 0.0,
+                1 => 0.008,
+                _ => 0.04,
+            },
             aim: NO_TARGET,
             ..Default::default()
         })
@@ -552,6 +711,7 @@ fn sensing_writes_sources_by_its_formula_and_kills_at_the_disuse_hazard() {
         sclerostin_source: 1.5,
         sclerostin_disuse_gain: 2.0,
         sclerostin_overload_gain: 4.0,
+        osteocyte_lazy_zone: 0.25,
         ..base_params(dims)
     };
     let (mb, sb, cb) = (
@@ -581,6 +741,7 @@ fn sensing_writes_sources_by_its_formula_and_kills_at_the_disuse_hazard() {
     let rankl: Vec<f32> = read_buffer(d, &ctx.queue, &rs, 0, n as u64);
     let scl: Vec<f32> = read_buffer(d, &ctx.queue, &ss, 0, n as u64);
     let (mut died, mut expected_deaths) = (0.0, 0.0);
+    let (mut lazy, mut over) = (0u32, 0u32);
     for (a, b) in cells.iter().zip(&after) {
         let v = a.voxel as usize;
         if mineral[v] < 0.5 {
@@ -594,8 +755,11 @@ fn sensing_writes_sources_by_its_formula_and_kills_at_the_disuse_hazard() {
         } else {
             s
         };
-        let disuse = (1.0 - s / sp).clamp(0.0, 1.0);
-        let overload = (s / sp - 1.0).max(0.0);
+        let r = s / sp;
+        let disuse = ((0.75 - r) / 0.75).clamp(0.0, 1.0);
+        let overload = (r - 1.25).max(0.0);
+        lazy += u32::from(disuse == 0.0 && overload == 0.0);
+        over += u32::from(overload > 0.0);
         assert!((b.setpoint - sp).abs() < 1e-6 && (b.activity - disuse).abs() < 1e-5);
         let hazard = 0.01 + 0.2 * disuse as f64;
         expected_deaths += 1.0 - (-hazard).exp();
@@ -608,6 +772,10 @@ fn sensing_writes_sources_by_its_formula_and_kills_at_the_disuse_hazard() {
             assert!((scl[v] - 1.5 * (1.0 + 2.0 * disuse) / (1.0 + 4.0 * overload)).abs() < 1e-4);
         }
     }
+    assert!(
+        lazy > 1000 && over > 1000,
+        "the cases are covered: {lazy} lazy, {over} overloaded"
+    );
     let sd = expected_deaths.sqrt();
     assert!(
         (died - expected_deaths).abs() < 4.0 * sd + 1.0,

@@ -49,15 +49,21 @@ fn fate_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     var a = cells[k];
     if a.state == STATE_ALIVE {
         a.age_days += P.dt_days;
+        // It has filled its voxel: with the lacunar density of bone it stays
+        // inside as an osteocyte, so new bone is populated like old (the
+        // osteocyte network is renewed by remodeling). One draw per filled
+        // voxel however long the cell waits in it (timer_days marks the
+        // draw; a move clears it).
+        var embeds = false;
+        if mineral[a.voxel] >= 1.0 && a.timer_days == 0.0 {
+            a.timer_days = 1.0;
+            embeds = rng_uniform(P.seed, P.step, a.id, PURPOSE_EMBED) < P.osteocyte_seed_prob;
+        }
         if !touches_bone(a.voxel) && mineral[a.voxel] < 0.5 {
             // Its bone was resorbed from under it: an osteoblast forms only
             // on bone, so it is lost rather than leave matrix in the marrow.
             a.state = STATE_DEAD;
-        } else if mineral[a.voxel] >= 1.0
-            && rng_uniform(P.seed, P.step, a.id, PURPOSE_EMBED) < P.osteocyte_seed_prob {
-            // It has filled its voxel: with the lacunar density of bone it
-            // stays inside as an osteocyte, so new bone is populated like
-            // old (the osteocyte network is renewed by remodeling).
+        } else if embeds {
             a.state = STATE_EMBED;
         } else if a.age_days >= P.ob_lifespan_days {
             // Retired as a lining cell.

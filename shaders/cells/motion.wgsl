@@ -9,6 +9,7 @@
 #import common/agents
 #import common/params
 #import common/surface
+#import common/formation
 
 @group(0) @binding(0) var<uniform> P: StepParams;
 @group(0) @binding(1) var<storage, read> mineral: array<f32>;
@@ -16,21 +17,13 @@
 @group(0) @binding(3) var<storage, read> rankl: array<f32>;
 @group(0) @binding(4) var<storage, read_write> claims: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read_write> cells: array<Agent>;
+@group(0) @binding(6) var<storage, read> coupling: array<f32>;
+@group(0) @binding(7) var<storage, read> sclerostin: array<f32>;
 
 
-// A free surface voxel next to `here`, drawn with weights exp(bias * ΔRANKL);
-// NO_TARGET if there is none.
-fn pick_destination(here: u32, id: u32, bias: f32) -> u32 {
-    var w: array<f32, 6>;
-    var total = 0.0;
-    let r0 = rankl[here];
-    for (var d = 0u; d < 6u; d++) {
-        w[d] = 0.0;
-        let n = face_neighbour(P.grid, here, d);
-        if n == NO_TARGET || occupant[n] != 0u || !is_surface(n) { continue; }
-        w[d] = exp(bias * (rankl[n] - r0) / (r0 + P.oc_rankl_half));
-        total += w[d];
-    }
+// One of the face neighbours of `here` with weight w[d] > 0, drawn in
+// proportion to w; NO_TARGET if all weights are 0.
+fn draw_neighbour(here: u32, id: u32, w: array<f32, 6>, total: f32) -> u32 {
     if total <= 0.0 { return NO_TARGET; }
     var u = rng_uniform(P.seed, P.step, id, PURPOSE_MOVE_WHERE) * total;
     for (var d = 0u; d < 6u; d++) {
@@ -44,6 +37,26 @@ fn pick_destination(here: u32, id: u32, bias: f32) -> u32 {
         if w[d] > 0.0 { return face_neighbour(P.grid, here, d); }
     }
     return NO_TARGET;
+}
+
+fn is_free_surface(n: u32) -> bool {
+    return n != NO_TARGET && occupant[n] == 0u && is_surface(n);
+}
+
+// A free surface voxel next to `here`, drawn with weights exp(bias * ΔRANKL);
+// NO_TARGET if there is none.
+fn pick_destination(here: u32, id: u32, bias: f32) -> u32 {
+    var w: array<f32, 6>;
+    var total = 0.0;
+    let r0 = rankl[here];
+    for (var d = 0u; d < 6u; d++) {
+        w[d] = 0.0;
+        let n = face_neighbour(P.grid, here, d);
+        if !is_free_surface(n) { continue; }
+        w[d] = exp(bias * (rankl[n] - r0) / (r0 + P.oc_rankl_half));
+        total += w[d];
+    }
+    return draw_neighbour(here, id, w, total);
 }
 
 fn bid(k: u32, rank: u32, dest: u32) {
@@ -91,12 +104,32 @@ fn claim_osteoclasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
 fn claim_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let k = invocation_id(gid, nwg);
     if k >= P.n_osteoblasts { return; }
-    let a = cells[k];
+    var a = cells[k];
     if a.state == STATE_DEAD { return; }
-    // An osteoblast whose voxel is full steps out onto the new surface.
+    // An osteoblast whose voxel is full, or no longer a place to form, steps
+    // on to a free neighbour where it may form; with none left (occupied
+    // ones aside) its work is done and it retires as a lining cell.
     var dest = NO_TARGET;
-    if mineral[a.voxel] >= 1.0 {
-        dest = pick_destination(a.voxel, a.id ^ 0x80000000u, 0.0);
+    if mineral[a.voxel] >= 1.0 || !may_form(a.voxel) {
+        var w: array<f32, 6>;
+        var total = 0.0;
+        var sites = 0u;
+        for (var d = 0u; d < 6u; d++) {
+            w[d] = 0.0;
+            let n = face_neighbour(P.grid, a.voxel, d);
+            if n == NO_TARGET || !is_surface(n) || !may_form(n) { continue; }
+            sites += 1u;
+            if occupant[n] == 0u {
+                w[d] = 1.0;
+                total += 1.0;
+            }
+        }
+        if sites == 0u && P.ob_refill_coupling > 0.0 {
+            a.state = STATE_DEAD;
+            cells[k] = a;
+            return;
+        }
+        dest = draw_neighbour(a.voxel, a.id ^ 0x80000000u, w, total);
     }
     bid(k, P.n_osteoclasts + k, dest);
 }
@@ -106,6 +139,7 @@ fn settle(k: u32, rank: u32) {
     if a.state == STATE_DEAD { return; }
     if a.aim != NO_TARGET && atomicLoad(&claims[a.aim]) == 0xffffffffu - rank {
         a.voxel = a.aim;
+        a.timer_days = 0.0;
     }
     a.aim = NO_TARGET;
     cells[k] = a;

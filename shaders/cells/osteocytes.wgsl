@@ -87,8 +87,13 @@ fn sense(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     var disuse = 0.0;
     var overload = 0.0;
     if a.setpoint > 1e-30 {
-        disuse = clamp(1.0 - s / a.setpoint, 0.0, 1.0);
-        overload = max(s / a.setpoint - 1.0, 0.0);
+        // Lazy zone (Huiskes et al. 1987): within ±w of the set-point the
+        // cell neither signals disuse nor overload; full unloading is still
+        // full disuse.
+        let r = s / a.setpoint;
+        let w = P.osteocyte_lazy_zone;
+        disuse = clamp((1.0 - w - r) / (1.0 - w), 0.0, 1.0);
+        overload = max(r - 1.0 - w, 0.0);
     }
     a.activity = disuse;
     let hazard = P.apoptosis_basal_per_day + P.apoptosis_disuse_per_day * disuse;

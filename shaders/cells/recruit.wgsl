@@ -8,6 +8,7 @@
 #import common/agents
 #import common/params
 #import common/surface
+#import common/formation
 
 @group(0) @binding(0) var<uniform> P: StepParams;
 @group(0) @binding(1) var<storage, read> mineral: array<f32>;
@@ -42,12 +43,11 @@ fn occupy_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
 fn birth_probabilities(i: u32) -> vec2<f32> {
     let r = rankl[i] * P.rankl_effective;
     let rate_oc = P.oc_recruit_per_day * r / (r + P.oc_rankl_half);
-    var c = coupling[i];
+    let c = neighbourhood_coupling(i);
     var overload = 0.0;
     for (var d = 0u; d < 6u; d++) {
         let n = face_neighbour(P.grid, i, d);
         if n == NO_TARGET { continue; }
-        c = max(c, coupling[n]);
         if mineral[n] >= 0.5 && P.stimulus_ref > 0.0 {
             overload = max(overload, P.load_factor * sed_unit[n] / P.stimulus_ref - 1.0);
         }
@@ -55,7 +55,8 @@ fn birth_probabilities(i: u32) -> vec2<f32> {
     let s = sclerostin[i] * P.sclerostin_effective;
     let drive = c / (c + P.ob_coupling_half) + P.ob_mech_weight * overload;
     // Sclerostin blocks Wnt signalling in osteoblast precursors (a Hill brake).
-    let rate_ob = P.ob_recruit_per_day * drive / (1.0 + pow(s / P.ob_sclerostin_half, P.ob_sclerostin_hill));
+    var rate_ob = P.ob_recruit_per_day * drive / (1.0 + pow(s / P.ob_sclerostin_half, P.ob_sclerostin_hill));
+    if !may_form(i) { rate_ob = 0.0; }
     return vec2<f32>(1.0 - exp(-rate_oc * P.dt_days), 1.0 - exp(-rate_ob * P.dt_days));
 }
 

@@ -8,7 +8,7 @@ struct Agent {
     aim: u32,         // move: wanted voxel; osteoclast: resorption direction
     age_days: f32,
     setpoint: f32,    // osteocyte: adapted stimulus set-point
-    timer_days: f32,  // osteocyte: days since apoptosis
+    timer_days: f32,  // osteocyte: days since apoptosis; osteoblast: 1 once its voxel's embedding is drawn
     activity: f32,    // osteocyte: disuse in [0, 1]; others: unused
 }
 

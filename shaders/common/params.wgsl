@@ -45,5 +45,9 @@ struct StepParams {
     next_osteoclast_id: u32,
     next_osteoblast_id: u32,
     ob_sclerostin_hill: f32,          // Hill exponent of sclerostin's brake on osteoblasts
+    osteocyte_lazy_zone: f32,         // half-width of the no-response band around the set-point
+    ob_refill_coupling: f32,          // coupling below which a surface is quiescent (no remodeling formation)
+    ob_modeling_sclerostin: f32,      // effective sclerostin below which quiescent surfaces form too
+    _pad0: u32,
     _pad1: u32,
 }

@@ -26,6 +26,16 @@ impl Motion {
             (4, StorageWrite),
             (5, StorageWrite),
         ];
+        let claim_ob = [
+            (0, Uniform),
+            (1, StorageRead),
+            (2, StorageRead),
+            (3, StorageRead),
+            (4, StorageWrite),
+            (5, StorageWrite),
+            (6, StorageRead),
+            (7, StorageRead),
+        ];
         let settle = [
             (0, Uniform),
             (1, StorageRead),
@@ -34,7 +44,7 @@ impl Motion {
         ];
         Ok(Self {
             claim_osteoclasts: kernel(ctx, FILE, "claim_osteoclasts", &claim, wg)?,
-            claim_osteoblasts: kernel(ctx, FILE, "claim_osteoblasts", &claim, wg)?,
+            claim_osteoblasts: kernel(ctx, FILE, "claim_osteoblasts", &claim_ob, wg)?,
             settle_osteoclasts: kernel(ctx, FILE, "settle_osteoclasts", &settle, wg)?,
             settle_osteoblasts: kernel(ctx, FILE, "settle_osteoblasts", &settle, wg)?,
         })
@@ -50,6 +60,7 @@ impl Motion {
         mineral: &wgpu::Buffer,
         occupant: &wgpu::Buffer,
         rankl: &wgpu::Buffer,
+        (coupling, sclerostin): (&wgpu::Buffer, &wgpu::Buffer),
         claims: &wgpu::Buffer,
         (osteoclasts, n_oc): (&wgpu::Buffer, u32),
         (osteoblasts, n_ob): (&wgpu::Buffer, u32),
@@ -66,7 +77,16 @@ impl Motion {
             ctx,
             enc,
             &self.claim_osteoblasts,
-            &[p, mineral, occupant, rankl, claims, osteoblasts],
+            &[
+                p,
+                mineral,
+                occupant,
+                rankl,
+                claims,
+                osteoblasts,
+                coupling,
+                sclerostin,
+            ],
             n_ob,
         );
         record(

@@ -44,5 +44,9 @@ pub struct StepParams {
     pub next_osteoclast_id: u32,
     pub next_osteoblast_id: u32,
     pub ob_sclerostin_hill: f32,
+    pub osteocyte_lazy_zone: f32,
+    pub ob_refill_coupling: f32,
+    pub ob_modeling_sclerostin: f32,
+    pub _pad0: u32,
     pub _pad1: u32,
 }

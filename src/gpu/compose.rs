@@ -28,6 +28,10 @@ const SOURCES: &[(&str, &str)] = &[
         include_str!("../../shaders/common/surface.wgsl"),
     ),
     (
+        "common/formation",
+        include_str!("../../shaders/common/formation.wgsl"),
+    ),
+    (
         "lattice/generate",
         include_str!("../../shaders/lattice/generate.wgsl"),
     ),

@@ -168,11 +168,9 @@ pub struct DayRegime {
 const WAKING_MINUTES: f64 = 960.0;
 
 impl LoadingSection {
-    /// The regime in force at time `t_days` (a step uses the time it starts
-    /// at): phase i covers [start_i, start_i + days_i); after the last phase
-    /// its regime continues; without phases the `[loading]` keys hold.
-    pub fn regime_on(&self, t_days: f64) -> DayRegime {
-        let base = self.over(&DayRegime {
+    /// Habitual 1 g: no countermeasure, no drug (the spin-up before day 0).
+    pub fn habitual(&self) -> DayRegime {
+        DayRegime {
             gravity: 1.0,
             exercise_load: 0.0,
             exercise_cycles_per_day: 0.0,
@@ -185,7 +183,14 @@ impl LoadingSection {
             denosumab: false,
             romosozumab: false,
             phase: None,
-        });
+        }
+    }
+
+    /// The regime in force at time `t_days` (a step uses the time it starts
+    /// at): phase i covers [start_i, start_i + days_i); after the last phase
+    /// its regime continues; without phases the `[loading]` keys hold.
+    pub fn regime_on(&self, t_days: f64) -> DayRegime {
+        let base = self.over(&self.habitual());
         let mut end = 0.0;
         for (i, p) in self.phases.iter().enumerate() {
             end += p.days;

@@ -59,6 +59,10 @@ parameter_section!(
     osteocyte_density_per_mm3: 15_000.0, 50_000.0, 100.0, 300_000.0, " /mm³";
     /// Time constant of the osteocyte set-point's adaptation to its stimulus.
     osteocyte_adaptation_days: 365.0, 60.0, 1.0, 100_000.0, " days";
+    /// Half-width of the lazy zone: relative departures of the stimulus from
+    /// the set-point within ±this neither read as disuse nor as overload
+    /// (Huiskes et al. 1987; Frost's adapted window).
+    osteocyte_lazy_zone: 0.3, 0.0, 0.0, 0.9, "";
     /// Apoptosis hazard at habitual load (osteocyte lifespan of decades).
     apoptosis_basal_per_day: 1e-4, 5e-4, 0.0, 1.0, " /day";
     /// Extra apoptosis hazard at full disuse (Aguirre 2006: rises within 3 days).
@@ -72,7 +76,7 @@ parameter_section!(
     /// RANKL of an apoptotic osteocyte relative to a live one (Cheung 2016; Kennedy 2012).
     rankl_apoptotic_factor: 10.0, 40.0, 1.0, 1000.0, "";
     /// Sclerostin secretion relative increase at full disuse (Robling 2008; Spatz 2015).
-    sclerostin_disuse_gain: 1.0, 2.5, 0.0, 100.0, "";
+    sclerostin_disuse_gain: 1.5, 2.5, 0.0, 100.0, "";
     /// Sclerostin suppression per unit overload (Robling 2008).
     sclerostin_overload_gain: 2.0, 2.0, 0.0, 100.0, "";
     /// Osteoclast recruitment per surface voxel per day at saturating RANKL.
@@ -91,18 +95,26 @@ parameter_section!(
     /// Bias of osteoclast steps up the RANKL gradient (0 = unbiased walk).
     osteoclast_chemotaxis: 2.0, 2.0, 0.0, 100.0, "";
     /// Osteoblast recruitment per surface voxel per day at saturating drive.
-    osteoblast_recruit_per_day: 0.035, 0.1, 0.0, 10.0, " /day";
+    osteoblast_recruit_per_day: 0.3, 0.1, 0.0, 10.0, " /day";
     /// Coupling (voxel volumes resorbed nearby, decaying) of half-maximal recruitment.
     osteoblast_coupling_half: 0.5, 0.5, 0.001, 100.0, "";
     /// Effective sclerostin (relative to the basal mean) that halves recruitment.
     osteoblast_sclerostin_half: 1.0, 1.0, 0.01, 1000.0, "";
     /// Hill exponent of sclerostin's brake on osteoblast recruitment.
-    osteoblast_sclerostin_hill: 1.0, 2.0, 0.5, 6.0, "";
+    osteoblast_sclerostin_hill: 2.0, 2.0, 0.5, 6.0, "";
     /// Weight of strain overload (stimulus / lattice-mean stimulus − 1) in
     /// osteoblast recruitment. 0 by default: loading reaches osteoblasts
     /// through osteocyte sclerostin; against the lattice mean, a
     /// heterogeneous FE field reads as overload wherever SED is above average.
     osteoblast_mech_weight: 0.0, 0.0, 0.0, 100.0, "";
+    /// Coupling (voxel volumes resorbed nearby, decaying) below which a
+    /// surface is quiescent: osteoblasts refill resorption cavities and are
+    /// neither recruited onto nor form on a quiescent surface (0 = no limit).
+    osteoblast_refill_coupling: 0.01, 0.0, 0.0, 10.0, "";
+    /// Effective sclerostin (relative to the basal mean) below which
+    /// osteoblasts also form on quiescent surfaces: modeling-based formation
+    /// under strong loading or anti-sclerostin antibody (0 = never).
+    osteoblast_modeling_sclerostin: 0.0, 0.0, 0.0, 10.0, "";
     /// Mineral apposition rate (Lips 1978: 0.72; Kragstrup 1983: 0.63 µm/day human).
     apposition_um_per_day: 0.65, 1.5, 0.01, 50.0, " µm/day";
     /// Osteoblast lifespan (~3 months in humans: the formation period).

@@ -29,6 +29,12 @@ pub struct Scene {
     /// Time step in days (DESIGN §3: 1 day).
     #[serde(default = "default_dt")]
     pub dt_days: f64,
+    /// Days remodeled at habitual 1 g before day 0. A generated or scanned
+    /// structure has no resorption cavities and its cells are seeded at
+    /// estimated densities; a spin-up starts the run from the model's own
+    /// remodeling steady state (remodeling space, cells, set-points).
+    #[serde(default)]
+    pub spin_up_days: u32,
     #[serde(default)]
     pub lattice: LatticeSection,
     #[serde(default)]
@@ -233,6 +239,13 @@ impl Scene {
         let mut c = Checker(Vec::new());
         c.range("days", self.days as f64, 1.0, 100_000.0, " days");
         c.range("dt_days", self.dt_days, 0.01, 7.0, " days");
+        c.range(
+            "spin_up_days",
+            self.spin_up_days as f64,
+            0.0,
+            100_000.0,
+            " days",
+        );
         let l = &self.lattice;
         c.range_opt("lattice.voxel_size_um", l.voxel_size_um, 0.5, 200.0, " µm");
         c.range_opt("lattice.bv_tv", l.bv_tv, 0.01, 0.6, "");
@@ -291,5 +304,10 @@ impl Scene {
     /// Number of steps the scene runs.
     pub fn steps(&self) -> u32 {
         (self.days as f64 / self.dt_days).round().max(1.0) as u32
+    }
+
+    /// Number of spin-up steps before day 0.
+    pub fn spin_up_steps(&self) -> u32 {
+        (self.spin_up_days as f64 / self.dt_days).round() as u32
     }
 }

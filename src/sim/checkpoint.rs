@@ -361,17 +361,12 @@ impl Checkpoint {
             }
             None => Mechanics::Uniform,
         };
-        Ok(Simulation {
-            scene: h.scene.clone(),
-            state,
-            kernels,
-            step: h.step,
-            stimulus_ref: h.stimulus_ref,
-            rankl_source: h.rankl_source,
-            sclerostin_source: h.sclerostin_source,
-            mechanics,
-            bone_voxels: h.bone_voxels,
-        })
+        let mut sim = Simulation::restored(h.scene.clone(), state, kernels, h.step, mechanics);
+        sim.stimulus_ref = h.stimulus_ref;
+        sim.rankl_source = h.rankl_source;
+        sim.sclerostin_source = h.sclerostin_source;
+        sim.bone_voxels = h.bone_voxels;
+        Ok(sim)
     }
 }
 

@@ -147,12 +147,18 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
         status: "running".into(),
     };
     write_record(&opts.out_dir, &record)?;
-    lat.to_volume()
-        .write(&opts.out_dir.join("lattice_start.mhd"))
-        .context("writing lattice_start.mhd")?;
 
     let mut sim = Simulation::new(ctx, scene, &lat, checkpoint::WORKGROUP)
         .context("setting up the simulation")?;
+    // Day 0 is after the spin-up, if the scene has one.
+    let lat = if scene.spin_up_days > 0 {
+        sim.read_lattice(ctx)
+    } else {
+        lat
+    };
+    lat.to_volume()
+        .write(&opts.out_dir.join("lattice_start.mhd"))
+        .context("writing lattice_start.mhd")?;
     record.osteocytes_seeded = sim.state.cell(CellType::Osteocyte).len;
     let morph = if scene.outputs.morphometry {
         lattice_morphometry(&lat)

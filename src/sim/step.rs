@@ -109,8 +109,11 @@ pub struct Simulation {
     pub scene: Scene,
     pub state: SimState,
     pub kernels: Kernels,
-    /// Steps done.
+    /// Steps done since day 0.
     pub step: u32,
+    /// Spin-up steps still to run before day 0 (nonzero only while the
+    /// constructor spins up; the clock reads negative days meanwhile).
+    spin_up_left: u32,
     /// Mean bone stimulus at habitual 1 g on day 0 (MPa).
     pub stimulus_ref: f64,
     /// Per-osteocyte source strengths that make the basal mean concentration 1.
@@ -187,6 +190,7 @@ impl Simulation {
             state,
             kernels,
             step: 0,
+            spin_up_left: scene.spin_up_steps(),
             stimulus_ref,
             rankl_source: 0.0,
             sclerostin_source: 0.0,
@@ -200,7 +204,63 @@ impl Simulation {
         sim.sclerostin_source = per_cell * sim.signals().sclerostin_decay_per_day.unwrap();
         sim.spin_up_signals(ctx);
         sim.seed_surface_cells(ctx)?;
+        sim.spin_up(ctx)?;
         Ok(sim)
+    }
+
+    /// Restores a simulation at `step` steps past day 0 (its spin-up done).
+    pub fn restored(
+        scene: Scene,
+        state: SimState,
+        kernels: Kernels,
+        step: u32,
+        mechanics: Mechanics,
+    ) -> Self {
+        Self {
+            scene,
+            state,
+            kernels,
+            step,
+            spin_up_left: 0,
+            stimulus_ref: 0.0,
+            rankl_source: 0.0,
+            sclerostin_source: 0.0,
+            mechanics,
+            bone_voxels: 0.0,
+        }
+    }
+
+    /// Remodels at habitual 1 g for the scene's `spin_up_days`, so day 0 is
+    /// the model's steady state rather than the seeded structure.
+    fn spin_up(&mut self, ctx: &GpuContext) -> Result<()> {
+        if self.spin_up_left == 0 {
+            return Ok(());
+        }
+        let day = self.day();
+        if let Mechanics::Fe(fe) = &mut self.mechanics {
+            fe.last.day = day;
+        }
+        log::info!(
+            "spin-up: {} days at 1 g before day 0",
+            self.scene.spin_up_days
+        );
+        let t0 = std::time::Instant::now();
+        while self.spin_up_left > 0 {
+            let r = self
+                .advance(ctx)
+                .with_context(|| format!("spin-up, day {}", self.day()))?;
+            if (r.day.round() as i64) % 30 == 0 {
+                log::debug!("spin-up day {}: BV/TV {:.4}", r.day, r.bv_tv);
+            }
+        }
+        log::info!("spin-up done in {:.1} s", t0.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Steps done since the simulation was built, spin-up included: the
+    /// step key of the random draws.
+    fn steps_done(&self) -> u32 {
+        self.scene.spin_up_steps() - self.spin_up_left + self.step
     }
 
     fn signals(&self) -> &crate::scene::SignalsSection {
@@ -209,7 +269,7 @@ impl Simulation {
 
     /// Day at the end of the last step.
     pub fn day(&self) -> f64 {
-        self.step as f64 * self.scene.dt_days
+        (self.step as f64 - self.spin_up_left as f64) * self.scene.dt_days
     }
 
     /// The kernels' parameters for the step starting now under `regime`.
@@ -231,7 +291,7 @@ impl Simulation {
                 self.state.n_voxels,
             ],
             seed: crate::gpu::rng::fold_seed(s.seed),
-            step: self.step + 1,
+            step: self.steps_done() + 1,
             n_osteocytes: ocy.len,
             n_osteoclasts: oc.len,
             n_osteoblasts: ob.len,
@@ -287,6 +347,10 @@ impl Simulation {
             next_osteoclast_id: oc.next_id,
             next_osteoblast_id: ob.next_id,
             ob_sclerostin_hill: v(c.osteoblast_sclerostin_hill),
+            osteocyte_lazy_zone: v(c.osteocyte_lazy_zone),
+            ob_refill_coupling: v(c.osteoblast_refill_coupling),
+            ob_modeling_sclerostin: v(c.osteoblast_modeling_sclerostin),
+            _pad0: 0,
             _pad1: 0,
         }
     }
@@ -553,7 +617,11 @@ impl Simulation {
     /// Advances one step (DESIGN §3) and returns its metrics.
     pub fn advance(&mut self, ctx: &GpuContext) -> Result<StepReport> {
         let t_start = self.day();
-        let regime = self.scene.loading.regime_on(t_start);
+        let regime = if self.spin_up_left > 0 {
+            self.scene.loading.habitual()
+        } else {
+            self.scene.loading.regime_on(t_start)
+        };
         let n = self.state.n_voxels;
         let sweeps = self.sweeps_per_step();
 
@@ -677,6 +745,7 @@ impl Simulation {
                 &f.mineral,
                 &f.occupant,
                 &f.rankl,
+                (&f.coupling, &f.sclerostin),
                 &f.claims,
                 (&oc.buffer, oc.len),
                 (&ob.buffer, ob.len),
@@ -791,7 +860,11 @@ impl Simulation {
             ocy.len += embeds;
             ocy.next_id += embeds;
         }
-        self.step += 1;
+        if self.spin_up_left > 0 {
+            self.spin_up_left -= 1;
+        } else {
+            self.step += 1;
+        }
         // 8. Metrics by fixed-tree reductions.
         self.record_metrics(ctx, &mut enc, &p_b);
         ctx.submit_and_wait(enc);
@@ -810,7 +883,7 @@ impl Simulation {
     fn solve_if_due(&mut self, ctx: &GpuContext) -> Result<Option<SolveRecord>> {
         let day = self.day();
         let due = match &self.mechanics {
-            Mechanics::Fe(fe) => self.step > 0 && fe.due(day, self.bone_voxels),
+            Mechanics::Fe(fe) => self.steps_done() > 0 && fe.due(day, self.bone_voxels),
             Mechanics::Uniform => false,
         };
         if !due {
@@ -832,10 +905,22 @@ impl Simulation {
         self.record_metrics(ctx, &mut enc, &p);
         ctx.submit_and_wait(enc);
         let sums: Vec<f32> = read_buffer(&ctx.device, &ctx.queue, &self.state.sums, 0, sum::LEN);
-        let [ocy, oc, ob] = &self.state.cells;
-        // Between steps every stored cell is live; apoptotic osteocytes only
-        // exist after a step, so day 0 counts are the buffer lengths.
-        let counts = [ocy.len, 0, oc.len, ob.len, 0];
+        // Counted as `fate` counts: precursors are not osteoclasts yet, and
+        // after a spin-up some osteocytes are apoptotic.
+        use crate::cells::agents::{STATE_ALIVE, STATE_APOPTOTIC};
+        let count = |kind: CellType, keep: &dyn Fn(&crate::cells::Agent) -> bool| {
+            self.read_agents(ctx, kind)
+                .iter()
+                .filter(|a| keep(a))
+                .count() as u32
+        };
+        let mut counts = [0u32; fate::COUNTS];
+        counts[fate::COUNT_OSTEOCYTES_ALIVE] =
+            count(CellType::Osteocyte, &|a| a.state == STATE_ALIVE);
+        counts[fate::COUNT_OSTEOCYTES_APOPTOTIC] =
+            count(CellType::Osteocyte, &|a| a.state == STATE_APOPTOTIC);
+        counts[fate::COUNT_OSTEOCLASTS] = count(CellType::Osteoclast, &|a| a.age_days >= 0.0);
+        counts[fate::COUNT_OSTEOBLASTS] = count(CellType::Osteoblast, &|a| a.state == STATE_ALIVE);
         let mut report = self.report(&regime, &params, &sums, &counts);
         if let (0, Mechanics::Fe(fe)) = (self.step, &self.mechanics) {
             report.solve = Some(fe.last);

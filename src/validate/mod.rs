@@ -289,8 +289,9 @@ const PROBE_DAYS: std::ops::RangeInclusive<u32> = 2..=14;
 pub fn run_scenario(ctx: &GpuContext, scenario: Scenario, scene: &Scene) -> Result<ScenarioRun> {
     let t0 = Instant::now();
     let (lat, _) = lattice::from_scene(ctx, scene).context("building the lattice")?;
-    let morph_start = lattice_morphometry(&lat);
     let mut sim = Simulation::new(ctx, scene, &lat, 64).context("setting up the simulation")?;
+    // Day 0 is after the spin-up, if the scene has one.
+    let morph_start = lattice_morphometry(&sim.read_lattice(ctx));
     let mut reports = vec![sim.measure(ctx)];
     let mut probe = ProximitySums::default();
     for step in 1..=scene.steps() {
