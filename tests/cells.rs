@@ -122,11 +122,9 @@ fn recruitment_matches_its_probabilities() {
         storage_buffer_zeroed(d, "b", 4 * n as u64),
     );
     let recruit = Recruit::new(&ctx, 64).unwrap();
-    let mut hits = [0u64; 2];
-    let trials = 8u32;
-    let p = base_params(dims);
-    for step in 1..=trials {
-        let pb = uniform_buffer(d, "p", &StepParams { step, ..p });
+    // Osteoclast and osteoblast birth flags under `p`.
+    let flags = |p: &StepParams| -> (Vec<u32>, Vec<u32>) {
+        let pb = uniform_buffer(d, "p", p);
         let f = RecruitFields {
             mineral: &m,
             sed: &sed,
@@ -138,8 +136,16 @@ fn recruitment_matches_its_probabilities() {
         let mut enc = d.create_command_encoder(&Default::default());
         recruit.record_flags(&ctx, &mut enc, &pb, &f, &ocf, &obf, n as u32);
         ctx.submit_and_wait(enc);
-        let a: Vec<u32> = read_buffer(d, &ctx.queue, &ocf, 0, n as u64);
-        let b: Vec<u32> = read_buffer(d, &ctx.queue, &obf, 0, n as u64);
+        (
+            read_buffer(d, &ctx.queue, &ocf, 0, n as u64),
+            read_buffer(d, &ctx.queue, &obf, 0, n as u64),
+        )
+    };
+    let mut hits = [0u64; 2];
+    let trials = 8u32;
+    let p = base_params(dims);
+    for step in 1..=trials {
+        let (a, b) = flags(&StepParams { step, ..p });
         for i in 0..n {
             let z = i / (dims[0] * dims[1]);
             // Births only on the marrow layer touching the slab (z = 2).
@@ -154,28 +160,12 @@ fn recruitment_matches_its_probabilities() {
     // Refill: below the cavity threshold a surface gets no osteoblasts,
     // unless sclerostin is low enough for modeling.
     for (refill, modeling, expect_ob) in [(0.9f32, 0.0f32, false), (0.9, 0.6, true)] {
-        let pb = uniform_buffer(
-            d,
-            "p",
-            &StepParams {
-                step: 99,
-                ob_refill_coupling: refill,
-                ob_modeling_sclerostin: modeling,
-                ..p
-            },
-        );
-        let f = RecruitFields {
-            mineral: &m,
-            sed: &sed,
-            rankl: &r,
-            sclerostin: &s,
-            coupling: &c,
-            occupant: &occupant,
-        };
-        let mut enc = d.create_command_encoder(&Default::default());
-        recruit.record_flags(&ctx, &mut enc, &pb, &f, &ocf, &obf, n as u32);
-        ctx.submit_and_wait(enc);
-        let b: Vec<u32> = read_buffer(d, &ctx.queue, &obf, 0, n as u64);
+        let (_, b) = flags(&StepParams {
+            step: 99,
+            ob_refill_coupling: refill,
+            ob_modeling_sclerostin: modeling,
+            ..p
+        });
         let births = b.iter().sum::<u32>();
         assert_eq!(
             births > 0,

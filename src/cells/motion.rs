@@ -26,16 +26,8 @@ impl Motion {
             (4, StorageWrite),
             (5, StorageWrite),
         ];
-        let claim_ob = [
-            (0, Uniform),
-            (1, StorageRead),
-            (2, StorageRead),
-            (3, StorageRead),
-            (4, StorageWrite),
-            (5, StorageWrite),
-            (6, StorageRead),
-            (7, StorageRead),
-        ];
+        // Osteoblasts also read coupling and sclerostin (where they may form).
+        let claim_ob = [&claim[..], &[(6, StorageRead), (7, StorageRead)]].concat();
         let settle = [
             (0, Uniform),
             (1, StorageRead),
