@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use trabecula::sim::checkpoint::{self, Checkpoint};
+use trabecula::cells::CellType;
+use trabecula::gpu::GpuContext;
+use trabecula::scene;
+use trabecula::sim::checkpoint::{self, Checkpoint, RunProgress};
+use trabecula::sim::{Simulation, StepReport};
 
 fn demo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/demo.toml")
@@ -213,4 +217,61 @@ fn bad_checkpoints_are_refused_clearly() {
     std::fs::create_dir(&empty).unwrap();
     let out = resume(&empty, &[]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no checkpoints"));
+}
+
+/// The state a simulation reaches in `days` steps: its reports, lattice and
+/// agents, as bytes.
+fn history(ctx: &GpuContext, mut sim: Simulation, days: u32) -> (Vec<StepReport>, Vec<u8>) {
+    let mut reports = vec![sim.measure(ctx)];
+    for _ in 0..days {
+        reports.push(sim.advance(ctx).unwrap());
+    }
+    let mut bytes: Vec<u8> = bytemuck::cast_slice(&sim.read_lattice(ctx).mineral).to_vec();
+    for kind in CellType::ALL {
+        bytes.extend_from_slice(bytemuck::cast_slice(&sim.read_agents(ctx, kind)));
+    }
+    (reports, bytes)
+}
+
+/// One spin-up serves every scene that differs only after day 0 (how
+/// `validate` runs the human scenes): a scene started from another's day-0
+/// checkpoint matches its own run, FE re-solves and a drug from day 0
+/// included. A scene that spins up differently is refused.
+#[test]
+fn a_shared_spin_up_starts_a_scene_as_its_own_would() {
+    let ctx = common::gpu();
+    let scene = |seed: u32, phases: &str| {
+        let text = format!(
+            "name = \"shared\"\nseed = {seed}\ndays = 8\nspin_up_days = 6\n\
+             [lattice]\nspecies = \"human\"\ndims = [20, 20, 20]\n\
+             [mechanics]\nresolve_every_days = 4\n{phases}"
+        );
+        scene::parse(&text, "shared.toml", &[]).unwrap()
+    };
+    let earth = scene(3, "");
+    let flight = scene(
+        3,
+        "[[loading.phases]]\ndays = 8\ngravity = 0.0\nbisphosphonate = true\n",
+    );
+    assert_eq!(earth.spin_up_key(), flight.spin_up_key());
+    let lat = trabecula::lattice::from_scene(&ctx, &flight).unwrap().0;
+    let own = history(&ctx, Simulation::new(&ctx, &flight, &lat, 64).unwrap(), 8);
+
+    let donor = Simulation::new(&ctx, &earth, &lat, 64).unwrap();
+    let ckpt = Checkpoint::capture(&ctx, &donor, RunProgress::default());
+    let shared = history(&ctx, ckpt.start_after_spin_up(&ctx, &flight).unwrap(), 8);
+    assert_eq!(own.0, shared.0, "daily reports");
+    assert!(own.1 == shared.1, "lattice and agent bytes");
+    assert!(
+        own.0[1..].iter().any(|r| r.solve.is_some()),
+        "the test must exercise an FE re-solve"
+    );
+    // The regime differs after day 0, so the histories must differ from
+    // the donor's.
+    assert_ne!(history(&ctx, donor, 8).1, own.1);
+
+    let Err(e) = ckpt.start_after_spin_up(&ctx, &scene(4, "")) else {
+        panic!("another seed's spin-up was accepted");
+    };
+    assert!(format!("{e}").contains("spins up differently"), "{e}");
 }

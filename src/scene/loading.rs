@@ -63,6 +63,14 @@ macro_rules! with_regime {
         }
 
         impl $name {
+            /// The same keys with every regime key unset.
+            pub fn without_regime(&self) -> Self {
+                Self {
+                    $($field: self.$field.clone(),)*
+                    ..Self::default()
+                }
+            }
+
             /// This struct's regime keys over `base`.
             fn over(&self, base: &DayRegime) -> DayRegime {
                 DayRegime {

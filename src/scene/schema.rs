@@ -306,6 +306,29 @@ impl Scene {
         (self.days as f64 / self.dt_days).round().max(1.0) as u32
     }
 
+    /// What the state after the spin-up depends on: everything but the
+    /// name, the span, the outputs and the loading regime (a spin-up runs at
+    /// habitual 1 g). Scenes with equal keys reach the same day-0 state, so
+    /// one spin-up can start them all. None without a spin-up.
+    pub fn spin_up_key(&self) -> Option<String> {
+        if self.spin_up_days == 0 {
+            return None;
+        }
+        let key = Scene {
+            name: String::new(),
+            description: String::new(),
+            days: 0,
+            loading: LoadingSection {
+                phases: Vec::new(),
+                ..self.loading.without_regime()
+            },
+            outputs: OutputsSection::default(),
+            source_file: None,
+            ..self.clone()
+        };
+        Some(serde_json::to_string(&key).expect("a scene serialises"))
+    }
+
     /// Number of spin-up steps before day 0.
     pub fn spin_up_steps(&self) -> u32 {
         (self.spin_up_days as f64 / self.dt_days).round() as u32

@@ -54,7 +54,7 @@ pub struct BufferHeader {
 }
 
 /// What the headless run needs to continue its outputs.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RunProgress {
     /// `timeseries.csv` up to the checkpoint.
     pub timeseries_csv: String,
@@ -287,6 +287,28 @@ impl Checkpoint {
 
     /// Rebuilds the simulation on the GPU, ready for its next step.
     pub fn restore(&self, ctx: &GpuContext) -> Result<Simulation> {
+        self.restore_as(ctx, &self.header.scene)
+    }
+
+    /// Starts `scene` from this checkpoint, taken on day 0 right after a
+    /// spin-up of a scene with the same spin-up key: the two differ only
+    /// after day 0, so one spin-up serves both.
+    pub fn start_after_spin_up(&self, ctx: &GpuContext, scene: &Scene) -> Result<Simulation> {
+        let h = &self.header;
+        if h.step != 0 || scene.spin_up_key().is_none() {
+            bail!("only a day-0 checkpoint after a spin-up can start another scene");
+        }
+        if scene.spin_up_key() != h.scene.spin_up_key() {
+            bail!(
+                "scene {:?} spins up differently from the checkpoint's {:?}",
+                scene.name,
+                h.scene.name
+            );
+        }
+        self.restore_as(ctx, scene)
+    }
+
+    fn restore_as(&self, ctx: &GpuContext, scene: &Scene) -> Result<Simulation> {
         let h = &self.header;
         let n: usize = h.dims.iter().product();
         let blank = Lattice {
@@ -351,7 +373,7 @@ impl Checkpoint {
                 };
                 Mechanics::Fe(Box::new(FeMechanics::restore(
                     ctx,
-                    &h.scene,
+                    scene,
                     &lattice,
                     &u,
                     m.last,
@@ -361,7 +383,7 @@ impl Checkpoint {
             }
             None => Mechanics::Uniform,
         };
-        let mut sim = Simulation::restored(h.scene.clone(), state, kernels, h.step, mechanics);
+        let mut sim = Simulation::restored(scene.clone(), state, kernels, h.step, mechanics);
         sim.stimulus_ref = h.stimulus_ref;
         sim.rankl_source = h.rankl_source;
         sim.sclerostin_source = h.sclerostin_source;

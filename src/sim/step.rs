@@ -360,7 +360,7 @@ impl Simulation {
     }
 
     fn seed_osteocytes(&mut self, ctx: &GpuContext) -> Result<()> {
-        let regime = self.scene.loading.regime_on(0.0);
+        let regime = self.next_regime();
         let p = uniform_buffer(&ctx.device, "step params", &self.params(&regime));
         let n = self.state.n_voxels;
         let f = &self.state.fields;
@@ -404,7 +404,7 @@ impl Simulation {
     /// Places osteoclasts and osteoblasts at their basal steady-state
     /// densities with ages spread over their lifespans (step 0).
     fn seed_surface_cells(&mut self, ctx: &GpuContext) -> Result<()> {
-        let regime = self.scene.loading.regime_on(0.0);
+        let regime = self.next_regime();
         let mut params = self.params(&regime);
         params.step = 0;
         let p = uniform_buffer(&ctx.device, "step params", &params);
@@ -597,11 +597,7 @@ impl Simulation {
     /// Brings the signals to their basal state before day 1: basal sources
     /// (sensing at habitual load, no apoptosis draws) and many sweeps.
     fn spin_up_signals(&mut self, ctx: &GpuContext) {
-        let mut basal = self.scene.clone();
-        basal.cells.apoptosis_basal_per_day = Some(0.0);
-        basal.cells.apoptosis_disuse_per_day = Some(0.0);
-        let regime = basal.loading.regime_on(0.0);
-        let mut params = self.params(&regime);
+        let mut params = self.params(&self.next_regime());
         params.load_factor = 1.0;
         params.adapt_fraction = 0.0;
         params.apoptosis_basal_per_day = 0.0;
@@ -614,14 +610,21 @@ impl Simulation {
         ctx.submit_and_wait(enc);
     }
 
-    /// Advances one step (DESIGN §3) and returns its metrics.
-    pub fn advance(&mut self, ctx: &GpuContext) -> Result<StepReport> {
-        let t_start = self.day();
-        let regime = if self.spin_up_left > 0 {
+    /// The regime of the next step: habitual 1 g during the spin-up, then
+    /// the scene's. Seeding uses it too, so a spin-up never sees the regime
+    /// that starts on day 0 (a drug, say) and scenes that differ only after
+    /// day 0 spin up alike.
+    fn next_regime(&self) -> DayRegime {
+        if self.spin_up_left > 0 {
             self.scene.loading.habitual()
         } else {
-            self.scene.loading.regime_on(t_start)
-        };
+            self.scene.loading.regime_on(self.day())
+        }
+    }
+
+    /// Advances one step (DESIGN §3) and returns its metrics.
+    pub fn advance(&mut self, ctx: &GpuContext) -> Result<StepReport> {
+        let regime = self.next_regime();
         let n = self.state.n_voxels;
         let sweeps = self.sweeps_per_step();
 

@@ -5,6 +5,7 @@
 
 mod rows;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -17,6 +18,7 @@ use crate::io::write_atomic_bytes;
 use crate::lattice::{self, BONE_THRESHOLD, Lattice};
 use crate::morph::Morphometry;
 use crate::scene::{self, Scene};
+use crate::sim::checkpoint::{Checkpoint, RunProgress};
 use crate::sim::metrics::{Metrics, TimeSeries, lattice_morphometry, unmeasured};
 use crate::sim::{Simulation, StepReport};
 
@@ -285,11 +287,34 @@ fn surface_voxels(lat: &Lattice) -> Vec<u32> {
 /// while osteoclasts are being recruited).
 const PROBE_DAYS: std::ops::RangeInclusive<u32> = 2..=14;
 
-/// Runs one scenario with one seed.
-pub fn run_scenario(ctx: &GpuContext, scenario: Scenario, scene: &Scene) -> Result<ScenarioRun> {
-    let t0 = Instant::now();
+/// Day-0 states after a spin-up, by spin-up key.
+type SpunUp = HashMap<String, Checkpoint>;
+
+/// Builds the simulation of `scene`, or starts it from the spin-up of an
+/// earlier scenario with the same key: the human scenes differ only after
+/// day 0, so each seed spins up once.
+fn start(ctx: &GpuContext, scene: &Scene, spun_up: &mut SpunUp) -> Result<Simulation> {
+    let key = scene.spin_up_key();
+    if let Some(ckpt) = key.as_ref().and_then(|k| spun_up.get(k)) {
+        return ckpt.start_after_spin_up(ctx, scene);
+    }
     let (lat, _) = lattice::from_scene(ctx, scene).context("building the lattice")?;
-    let mut sim = Simulation::new(ctx, scene, &lat, 64).context("setting up the simulation")?;
+    let sim = Simulation::new(ctx, scene, &lat, 64).context("setting up the simulation")?;
+    if let Some(key) = key {
+        spun_up.insert(key, Checkpoint::capture(ctx, &sim, RunProgress::default()));
+    }
+    Ok(sim)
+}
+
+/// Runs one scenario with one seed.
+fn run_scenario(
+    ctx: &GpuContext,
+    scenario: Scenario,
+    scene: &Scene,
+    spun_up: &mut SpunUp,
+) -> Result<ScenarioRun> {
+    let t0 = Instant::now();
+    let mut sim = start(ctx, scene, spun_up)?;
     // Day 0 is after the spin-up, if the scene has one.
     let morph_start = lattice_morphometry(&sim.read_lattice(ctx));
     let mut reports = vec![sim.measure(ctx)];
@@ -348,10 +373,11 @@ pub fn validate_command(args: ValidateArgs) -> Result<()> {
     };
     let t0 = Instant::now();
     let mut runs = Runs::default();
+    let mut spun_up = SpunUp::new();
     for &scenario in &selected {
         for seed in 1..=seeds {
             let scene = scenario.scene(size, seed, &args.set)?;
-            let run = run_scenario(&ctx, scenario, &scene)?;
+            let run = run_scenario(&ctx, scenario, &scene, &mut spun_up)?;
             log::info!(
                 "{} seed {seed}: {} days in {:.1} s",
                 scenario.name(),
