@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::mechanics::{FeMechanics, Mechanics, SolveRecord};
 use super::state::SimState;
-use super::step::{Kernels, Simulation};
+use super::step::{Kernels, References, Simulation};
 use crate::cells::{Agent, CellType};
 use crate::gpu::{GpuContext, read_buffer};
 use crate::io::write_atomic_durable;
@@ -383,12 +383,20 @@ impl Checkpoint {
             }
             None => Mechanics::Uniform,
         };
-        let mut sim = Simulation::restored(scene.clone(), state, kernels, h.step, mechanics);
-        sim.stimulus_ref = h.stimulus_ref;
-        sim.rankl_source = h.rankl_source;
-        sim.sclerostin_source = h.sclerostin_source;
-        sim.bone_voxels = h.bone_voxels;
-        Ok(sim)
+        let refs = References {
+            stimulus_ref: h.stimulus_ref,
+            rankl_source: h.rankl_source,
+            sclerostin_source: h.sclerostin_source,
+            bone_voxels: h.bone_voxels,
+        };
+        Ok(Simulation::restored(
+            scene.clone(),
+            state,
+            kernels,
+            mechanics,
+            h.step,
+            refs,
+        ))
     }
 }
 

@@ -104,6 +104,16 @@ impl Kernels {
     }
 }
 
+/// What a simulation fixes when it is built, besides its buffers: a
+/// restored simulation needs them back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct References {
+    pub stimulus_ref: f64,
+    pub rankl_source: f64,
+    pub sclerostin_source: f64,
+    pub bone_voxels: f64,
+}
+
 /// A running simulation: scene, GPU state, kernels and the clock.
 pub struct Simulation {
     pub scene: Scene,
@@ -208,13 +218,15 @@ impl Simulation {
         Ok(sim)
     }
 
-    /// Restores a simulation at `step` steps past day 0 (its spin-up done).
+    /// Restores a simulation at `step` steps past day 0 (its spin-up done)
+    /// with the day-0 references `refs` it was built with.
     pub fn restored(
         scene: Scene,
         state: SimState,
         kernels: Kernels,
-        step: u32,
         mechanics: Mechanics,
+        step: u32,
+        refs: References,
     ) -> Self {
         Self {
             scene,
@@ -222,11 +234,11 @@ impl Simulation {
             kernels,
             step,
             spin_up_left: 0,
-            stimulus_ref: 0.0,
-            rankl_source: 0.0,
-            sclerostin_source: 0.0,
+            stimulus_ref: refs.stimulus_ref,
+            rankl_source: refs.rankl_source,
+            sclerostin_source: refs.sclerostin_source,
             mechanics,
-            bone_voxels: 0.0,
+            bone_voxels: refs.bone_voxels,
         }
     }
 
