@@ -15,6 +15,14 @@ pub struct Agent {
     pub activity: f32,
 }
 
+impl Agent {
+    /// An osteoclast still differentiating (as `is_precursor` in
+    /// `agents.wgsl`): it neither resorbs, moves nor counts.
+    pub fn is_precursor(&self) -> bool {
+        self.age_days < 0.0
+    }
+}
+
 pub const STATE_ALIVE: u32 = 0;
 pub const STATE_APOPTOTIC: u32 = 1;
 pub const STATE_DEAD: u32 = 2;

@@ -923,18 +923,18 @@ impl Simulation {
         // Counted as `fate` counts: precursors are not osteoclasts yet, and
         // after a spin-up some osteocytes are apoptotic.
         use crate::cells::agents::{STATE_ALIVE, STATE_APOPTOTIC};
-        let count = |cells: &[crate::cells::Agent], keep: &dyn Fn(&crate::cells::Agent) -> bool| {
-            cells.iter().filter(|a| keep(a)).count() as u32
+        let state_count = |cells: &[crate::cells::Agent], state: u32| {
+            cells.iter().filter(|a| a.state == state).count() as u32
         };
         let osteocytes = self.read_agents(ctx, CellType::Osteocyte);
         let osteoclasts = self.read_agents(ctx, CellType::Osteoclast);
         let osteoblasts = self.read_agents(ctx, CellType::Osteoblast);
         let mut counts = [0u32; fate::COUNTS];
-        counts[fate::COUNT_OSTEOCYTES_ALIVE] = count(&osteocytes, &|a| a.state == STATE_ALIVE);
-        counts[fate::COUNT_OSTEOCYTES_APOPTOTIC] =
-            count(&osteocytes, &|a| a.state == STATE_APOPTOTIC);
-        counts[fate::COUNT_OSTEOCLASTS] = count(&osteoclasts, &|a| a.age_days >= 0.0);
-        counts[fate::COUNT_OSTEOBLASTS] = count(&osteoblasts, &|a| a.state == STATE_ALIVE);
+        counts[fate::COUNT_OSTEOCYTES_ALIVE] = state_count(&osteocytes, STATE_ALIVE);
+        counts[fate::COUNT_OSTEOCYTES_APOPTOTIC] = state_count(&osteocytes, STATE_APOPTOTIC);
+        counts[fate::COUNT_OSTEOCLASTS] =
+            osteoclasts.iter().filter(|a| !a.is_precursor()).count() as u32;
+        counts[fate::COUNT_OSTEOBLASTS] = state_count(&osteoblasts, STATE_ALIVE);
         let mut report = self.report(&regime, &params, &sums, &counts);
         if let (0, Mechanics::Fe(fe)) = (self.step, &self.mechanics) {
             report.solve = Some(fe.last);
