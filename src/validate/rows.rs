@@ -207,8 +207,9 @@ pub fn evaluate(runs: &Runs) -> Vec<RowResult> {
     // at a time, so a day without one is sampling, not arrested remodeling;
     // what must not happen is a month without resorption or formation.
     let active = runs.of(Earth).iter().all(|r| {
+        let steps = (ACTIVITY_WINDOW_DAYS as f64 / r.dt_days).round().max(1.0) as usize;
         r.reports
-            .windows(ACTIVITY_WINDOW_DAYS)
+            .windows(steps)
             .all(|w| w.iter().any(|s| s.osteoclasts > 0) && w.iter().any(|s| s.osteoblasts > 0))
     });
     out.push(row(
