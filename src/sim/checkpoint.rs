@@ -295,10 +295,11 @@ impl Checkpoint {
     /// after day 0, so one spin-up serves both.
     pub fn start_after_spin_up(&self, ctx: &GpuContext, scene: &Scene) -> Result<Simulation> {
         let h = &self.header;
-        if h.step != 0 || scene.spin_up_key().is_none() {
+        let key = scene.spin_up_key();
+        if h.step != 0 || key.is_none() {
             bail!("only a day-0 checkpoint after a spin-up can start another scene");
         }
-        if scene.spin_up_key() != h.scene.spin_up_key() {
+        if key != h.scene.spin_up_key() {
             bail!(
                 "scene {:?} spins up differently from the checkpoint's {:?}",
                 scene.name,
