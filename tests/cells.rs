@@ -511,6 +511,25 @@ fn unloading_kills_osteocytes_then_recruits_osteoclasts_then_loses_bone() {
         r[from..to].iter().map(f).sum::<f64>() / (to - from) as f64
     };
     let mean = |from: usize, to: usize, f: &dyn Fn(&StepReport) -> f64| mean_of(&r, from, to, f);
+    // Under uniform SED the habitual load sits on every set-point: nobody
+    // senses disuse. From the first unloaded step every live cell does
+    // (stimulus 0, below any lazy zone), except cells embedded since, which
+    // take 0 g as their set-point.
+    assert!(r[1..=20].iter().all(|s| s.osteocytes_disuse == 0));
+    assert!(r[0].osteocytes_alive > 0);
+    let mut embedded_unloaded = 0;
+    for s in &r[21..] {
+        assert!(
+            s.osteocytes_disuse <= s.osteocytes_alive
+                && s.osteocytes_disuse + embedded_unloaded >= s.osteocytes_alive,
+            "day {}: {} of {} alive sense disuse, {embedded_unloaded} embedded at 0 g",
+            s.day,
+            s.osteocytes_disuse,
+            s.osteocytes_alive
+        );
+        embedded_unloaded += s.osteocytes_embedded;
+    }
+    assert_eq!(r[21].osteocytes_disuse, r[21].osteocytes_alive);
     let apo_before = mean(10, 20, &|s| s.osteocytes_apoptotic as f64);
     let apo_after = mean(21, 26, &|s| s.osteocytes_apoptotic as f64);
     assert!(
@@ -548,6 +567,35 @@ fn unloading_kills_osteocytes_then_recruits_osteoclasts_then_loses_bone() {
         at(60).mean_sclerostin > at(15).mean_sclerostin,
         "sclerostin rises under disuse"
     );
+}
+
+#[test]
+fn embedded_osteocytes_counted_are_the_new_cells_in_the_buffer() {
+    let ctx = common::gpu();
+    // Mouse: a voxel refills in days, so osteoblasts embed within the run.
+    let scene = small_scene(&[
+        "lattice.species=mouse",
+        "lattice.dims=[24,24,24]",
+        "loading.gravity=0.0",
+    ]);
+    let lat = lattice_for(&ctx, &scene);
+    let sed = uniform_sed(&scene, &lat);
+    let mut sim = Simulation::with_sed(&ctx, &scene, &lat, &sed, 64).unwrap();
+    let mut total = 0;
+    for _ in 0..30 {
+        let before = sim.state.cell(CellType::Osteocyte).next_id;
+        let report = sim.advance(&ctx).unwrap();
+        // New cells are appended this step and cannot be removed before the
+        // next step's sensing: their ids are all ≥ the old counter.
+        let new = sim
+            .read_agents(&ctx, CellType::Osteocyte)
+            .iter()
+            .filter(|a| a.state != STATE_DEAD && a.id >= before)
+            .count() as u32;
+        assert_eq!(report.osteocytes_embedded, new, "day {}", report.day);
+        total += new;
+    }
+    assert!(total > 0, "the test must see osteoblasts embed");
 }
 
 #[test]

@@ -307,6 +307,8 @@ fn summary_has_per_phase_changes_from_the_time_series() {
             conn_d_per_mm3: [4.0, 4.0, 5.0, 5.0, 4.0][i],
             osteocytes_alive: 100,
             osteocytes_apoptotic: 0,
+            osteocytes_disuse: 0,
+            osteocytes_embedded: 0,
             osteoclasts: 3,
             osteoblasts: 5,
             resorbed_mm3: 0.5 * i as f64,

@@ -19,11 +19,12 @@ const HEIGHT_PX: u32 = 560;
 const FONT: &str = "sans-serif";
 
 /// Series colours (colour-blind-safe Okabe–Ito), in legend order.
-pub const COLOURS: [RGBColor; 4] = [
+pub const COLOURS: [RGBColor; 5] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
     RGBColor(204, 121, 167),
+    RGBColor(230, 159, 0),
 ];
 
 /// Named numeric columns of a time series (a `timeseries.csv`).
@@ -187,6 +188,7 @@ pub fn write_plots(cols: &Columns, run_dir: &Path) -> Result<()> {
                 y_label: "count",
                 lines: vec![
                     line("osteocytes_alive", "alive")?,
+                    line("osteocytes_disuse", "sensing disuse")?,
                     line("osteocytes_apoptotic", "apoptotic")?,
                 ],
                 counts: true,

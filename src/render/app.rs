@@ -1020,9 +1020,11 @@ pub fn causal_chain(
     vec![
         (
             format!(
-                "1 · load on the osteocytes: {:.0} % of habitual ({:.2} g)",
+                "1 · load on the osteocytes: {:.0} % of habitual ({:.2} g); {} of {} sense disuse",
                 100.0 * now.load_factor,
-                now.gravity
+                now.gravity,
+                now.osteocytes_disuse,
+                now.osteocytes_alive
             ),
             unloaded,
         ),

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub conn_d_per_mm3: f64,
     pub osteocytes_alive: u32,
     pub osteocytes_apoptotic: u32,
+    pub osteocytes_disuse: u32,
+    pub osteocytes_embedded: u32,
     pub osteoclasts: u32,
     pub osteoblasts: u32,
     pub resorbed_mm3: f64,
@@ -44,7 +46,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Column names, in CSV order.
-    pub const COLUMNS: [&'static str; 24] = [
+    pub const COLUMNS: [&'static str; 26] = [
         "day",
         "phase",
         "gravity",
@@ -58,6 +60,8 @@ impl Metrics {
         "conn_d_per_mm3",
         "osteocytes_alive",
         "osteocytes_apoptotic",
+        "osteocytes_disuse",
+        "osteocytes_embedded",
         "osteoclasts",
         "osteoblasts",
         "resorbed_mm3",
@@ -71,7 +75,7 @@ impl Metrics {
         "wall_s",
     ];
 
-    fn values(&self) -> [f64; 24] {
+    fn values(&self) -> [f64; 26] {
         [
             self.day,
             self.phase as f64,
@@ -86,6 +90,8 @@ impl Metrics {
             self.conn_d_per_mm3,
             self.osteocytes_alive as f64,
             self.osteocytes_apoptotic as f64,
+            self.osteocytes_disuse as f64,
+            self.osteocytes_embedded as f64,
             self.osteoclasts as f64,
             self.osteoblasts as f64,
             self.resorbed_mm3,
@@ -117,6 +123,8 @@ impl Metrics {
             conn_d_per_mm3: morph.conn_d_per_mm3,
             osteocytes_alive: r.osteocytes_alive,
             osteocytes_apoptotic: r.osteocytes_apoptotic,
+            osteocytes_disuse: r.osteocytes_disuse,
+            osteocytes_embedded: r.osteocytes_embedded,
             osteoclasts: r.osteoclasts,
             osteoblasts: r.osteoblasts,
             resorbed_mm3: r.resorbed_mm3,

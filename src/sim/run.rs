@@ -449,6 +449,7 @@ pub fn rows_from_csv(text: &str) -> Result<Vec<Metrics>> {
         c("osteoclasts")?,
         c("osteoblasts")?,
     );
+    let (disuse, embedded) = (c("osteocytes_disuse")?, c("osteocytes_embedded")?);
     let (res, form, stim, rankl, scl, wall) = (
         c("resorbed_mm3")?,
         c("formed_mm3")?,
@@ -477,6 +478,8 @@ pub fn rows_from_csv(text: &str) -> Result<Vec<Metrics>> {
             conn_d_per_mm3: conn[i],
             osteocytes_alive: ocy[i] as u32,
             osteocytes_apoptotic: apo[i] as u32,
+            osteocytes_disuse: disuse[i] as u32,
+            osteocytes_embedded: embedded[i] as u32,
             osteoclasts: oc[i] as u32,
             osteoblasts: ob[i] as u32,
             resorbed_mm3: res[i],

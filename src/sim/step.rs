@@ -42,6 +42,10 @@ pub struct StepReport {
     pub mineral_total: f64,
     pub osteocytes_alive: u32,
     pub osteocytes_apoptotic: u32,
+    /// Live osteocytes sensing disuse (stimulus below their lazy zone).
+    pub osteocytes_disuse: u32,
+    /// Osteoblasts that became osteocytes this step.
+    pub osteocytes_embedded: u32,
     pub osteoclasts: u32,
     pub osteoblasts: u32,
     /// Voxel volumes resorbed and formed this step.
@@ -932,6 +936,10 @@ impl Simulation {
         let mut counts = [0u32; fate::COUNTS];
         counts[fate::COUNT_OSTEOCYTES_ALIVE] = state_count(&osteocytes, STATE_ALIVE);
         counts[fate::COUNT_OSTEOCYTES_APOPTOTIC] = state_count(&osteocytes, STATE_APOPTOTIC);
+        counts[fate::COUNT_OSTEOCYTES_DISUSE] = osteocytes
+            .iter()
+            .filter(|a| a.state == STATE_ALIVE && a.activity > 0.0)
+            .count() as u32;
         counts[fate::COUNT_OSTEOCLASTS] =
             osteoclasts.iter().filter(|a| !a.is_precursor()).count() as u32;
         counts[fate::COUNT_OSTEOBLASTS] = state_count(&osteoblasts, STATE_ALIVE);
@@ -986,6 +994,8 @@ impl Simulation {
             mineral_total: s(sum::MINERAL),
             osteocytes_alive: counts[fate::COUNT_OSTEOCYTES_ALIVE],
             osteocytes_apoptotic: counts[fate::COUNT_OSTEOCYTES_APOPTOTIC],
+            osteocytes_disuse: counts[fate::COUNT_OSTEOCYTES_DISUSE],
+            osteocytes_embedded: counts[fate::COUNT_EMBEDDING],
             osteoclasts: counts[fate::COUNT_OSTEOCLASTS],
             osteoblasts: counts[fate::COUNT_OSTEOBLASTS],
             resorbed_voxels: s(sum::RESORBED),
