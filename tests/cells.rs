@@ -412,6 +412,12 @@ fn lattice_for(ctx: &GpuContext, scene: &Scene) -> Lattice {
     trabecula::lattice::from_scene(ctx, scene).unwrap().0
 }
 
+/// The simulation of `scene` on `lat` under uniform SED (no FE solves).
+fn uniform_sed_sim(ctx: &GpuContext, scene: &Scene, lat: &Lattice, wg: u32) -> Simulation {
+    let sed = uniform_sed(scene, lat);
+    Simulation::with_sed(ctx, scene, lat, &sed, wg).unwrap()
+}
+
 fn run(
     ctx: &GpuContext,
     scene: &Scene,
@@ -419,8 +425,7 @@ fn run(
     days: u32,
     wg: u32,
 ) -> (Vec<StepReport>, Vec<f32>) {
-    let sed = uniform_sed(scene, lat);
-    let mut sim = Simulation::with_sed(ctx, scene, lat, &sed, wg).unwrap();
+    let mut sim = uniform_sed_sim(ctx, scene, lat, wg);
     let mut out = vec![sim.measure(ctx)];
     for _ in 0..days {
         out.push(sim.advance(ctx).unwrap());
@@ -579,8 +584,7 @@ fn embedded_osteocytes_counted_are_the_new_cells_in_the_buffer() {
         "loading.gravity=0.0",
     ]);
     let lat = lattice_for(&ctx, &scene);
-    let sed = uniform_sed(&scene, &lat);
-    let mut sim = Simulation::with_sed(&ctx, &scene, &lat, &sed, 64).unwrap();
+    let mut sim = uniform_sed_sim(&ctx, &scene, &lat, 64);
     let mut total = 0;
     for _ in 0..30 {
         let before = sim.state.cell(CellType::Osteocyte).next_id;
@@ -607,8 +611,7 @@ fn osteoclast_precursors_stay_put_do_not_resorb_and_are_not_counted() {
         "cells.osteoclast_differentiation_days=4",
     ]);
     let lat = lattice_for(&ctx, &scene);
-    let sed = uniform_sed(&scene, &lat);
-    let mut sim = Simulation::with_sed(&ctx, &scene, &lat, &sed, 64).unwrap();
+    let mut sim = uniform_sed_sim(&ctx, &scene, &lat, 64);
     let mut before: HashMap<u32, (u32, f32)> = HashMap::new();
     let (mut precursors, mut matured) = (0, 0);
     for _ in 0..20 {
