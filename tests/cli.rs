@@ -123,6 +123,23 @@ fn scene_error_exits_2_with_message() {
 }
 
 #[test]
+fn validate_refuses_one_seed_override_for_many_seeds_before_any_gpu_work() {
+    // No adapter on this backend: the arguments must be refused first.
+    let out = Command::new(common::bin())
+        .args(["validate", "--seeds", "2", "--set", "seed=3", "--out"])
+        .arg(tempfile::tempdir().unwrap().path().join("v"))
+        .env("WGPU_BACKEND", "metal")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--set seed=N") && err.contains("--seeds 1") && !err.contains("adapter"),
+        "{err}"
+    );
+}
+
+#[test]
 fn no_adapter_exits_2_and_says_how_to_get_one() {
     // No Metal on this platform: the instance finds no adapter at all.
     let out = Command::new(common::bin())

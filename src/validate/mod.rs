@@ -354,15 +354,17 @@ impl Runs {
 
 /// `trabecula validate`.
 pub fn validate_command(args: ValidateArgs) -> Result<()> {
-    let ctx = GpuContext::new()?;
-    log::info!("adapter: {}", ctx.summary.one_line());
     let size = args.size.unwrap_or(if args.quick { 32 } else { 48 });
     let seeds = args.seeds.unwrap_or(if args.quick { 1 } else { 3 });
     if seeds == 0 {
         bail!("--seeds must be at least 1");
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    // The override comes last, so every seed's run would be the same run.
+    if seeds > 1 && args.set.iter().any(|s| s.trim_start().starts_with("seed=")) {
+        bail!(
+            "--set seed=N with --seeds {seeds} would run seed N {seeds} times; use --seeds 1 with it"
+        );
+    }
     let selected: Vec<Scenario> = if args.scenarios.is_empty() {
         Scenario::ALL.to_vec()
     } else {
@@ -371,6 +373,10 @@ pub fn validate_command(args: ValidateArgs) -> Result<()> {
             .map(|name| Scenario::from_name(name))
             .collect::<Result<_>>()?
     };
+    let ctx = GpuContext::new()?;
+    log::info!("adapter: {}", ctx.summary.one_line());
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let t0 = Instant::now();
     let mut runs = Runs::default();
     let mut spun_up = SpunUp::new();
@@ -378,9 +384,11 @@ pub fn validate_command(args: ValidateArgs) -> Result<()> {
         for seed in 1..=seeds {
             let scene = scenario.scene(size, seed, &args.set)?;
             let run = run_scenario(&ctx, scenario, &scene, &mut spun_up)?;
+            // The scene's seed: a `--set seed=N` override replaces the loop's.
             log::info!(
-                "{} seed {seed}: {} days in {:.1} s",
+                "{} seed {}: {} days in {:.1} s",
                 scenario.name(),
+                scene.seed,
                 scene.days,
                 run.wall_s
             );
