@@ -14,8 +14,8 @@
 @group(0) @binding(2) var<storage, read_write> cells: array<Agent>;
 @group(0) @binding(3) var<storage, read_write> alive: array<u32>;
 @group(0) @binding(4) var<storage, read_write> embed: array<u32>;
-// counts: [osteocytes alive, apoptotic, osteoclasts, osteoblasts, embedding,
-//          live osteocytes sensing disuse]
+// counts: [osteocytes alive, apoptotic, osteoclasts, osteoblasts,
+//          live osteocytes sensing disuse]; embeddings are the scan total of `embed`.
 @group(0) @binding(5) var<storage, read_write> counts: array<atomic<u32>>;
 
 @compute @workgroup_size(WG)
@@ -25,8 +25,7 @@ fn fate_osteocytes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     let s = cells[k].state;
     alive[k] = select(1u, 0u, s == STATE_DEAD);
     if s == STATE_ALIVE { atomicAdd(&counts[0], 1u); }
-    // `activity` is the disuse this step's sensing read (0 inside the lazy zone).
-    if s == STATE_ALIVE && cells[k].activity > 0.0 { atomicAdd(&counts[5], 1u); }
+    if senses_disuse(cells[k]) { atomicAdd(&counts[4], 1u); }
     if s == STATE_APOPTOTIC { atomicAdd(&counts[1], 1u); }
 }
 
@@ -77,5 +76,4 @@ fn fate_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     alive[k] = select(0u, 1u, a.state == STATE_ALIVE);
     embed[k] = select(0u, 1u, a.state == STATE_EMBED);
     if a.state == STATE_ALIVE { atomicAdd(&counts[3], 1u); }
-    if a.state == STATE_EMBED { atomicAdd(&counts[4], 1u); }
 }

@@ -28,6 +28,12 @@ fn is_precursor(a: Agent) -> bool {
     return a.age_days < 0.0;
 }
 
+// A live osteocyte whose last sensing read disuse (`activity`, 0 inside the
+// lazy zone).
+fn senses_disuse(a: Agent) -> bool {
+    return a.state == STATE_ALIVE && a.activity > 0.0;
+}
+
 // Occupant map: 0 = empty; else kind in the top 2 bits and slot + 1 below.
 fn occupant_code(kind: u32, slot: u32) -> u32 {
     return (kind << 30u) | (slot + 1u);

@@ -21,6 +21,12 @@ impl Agent {
     pub fn is_precursor(&self) -> bool {
         self.age_days < 0.0
     }
+
+    /// A live osteocyte whose last sensing read disuse (as `senses_disuse`
+    /// in `agents.wgsl`).
+    pub fn senses_disuse(&self) -> bool {
+        self.state == STATE_ALIVE && self.activity > 0.0
+    }
 }
 
 pub const STATE_ALIVE: u32 = 0;

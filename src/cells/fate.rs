@@ -11,10 +11,9 @@ pub const COUNT_OSTEOCYTES_ALIVE: usize = 0;
 pub const COUNT_OSTEOCYTES_APOPTOTIC: usize = 1;
 pub const COUNT_OSTEOCLASTS: usize = 2;
 pub const COUNT_OSTEOBLASTS: usize = 3;
-pub const COUNT_EMBEDDING: usize = 4;
 /// Live osteocytes whose sensing read disuse this step.
-pub const COUNT_OSTEOCYTES_DISUSE: usize = 5;
-pub const COUNTS: usize = 6;
+pub const COUNT_OSTEOCYTES_DISUSE: usize = 4;
+pub const COUNTS: usize = 5;
 
 pub struct Fate {
     pub osteocytes: Kernel,

@@ -889,6 +889,7 @@ impl Simulation {
         ctx.submit_and_wait(enc);
         let sums: Vec<f32> = read_buffer(&ctx.device, &ctx.queue, &self.state.sums, 0, sum::LEN);
         let mut report = self.report(&regime, &params_b, &sums, &counts);
+        report.osteocytes_embedded = embeds;
         report.solve = solve;
         self.bone_voxels = report.bv_tv * self.state.n_voxels as f64;
         if let Mechanics::Fe(fe) = &mut self.mechanics {
@@ -936,10 +937,8 @@ impl Simulation {
         let mut counts = [0u32; fate::COUNTS];
         counts[fate::COUNT_OSTEOCYTES_ALIVE] = state_count(&osteocytes, STATE_ALIVE);
         counts[fate::COUNT_OSTEOCYTES_APOPTOTIC] = state_count(&osteocytes, STATE_APOPTOTIC);
-        counts[fate::COUNT_OSTEOCYTES_DISUSE] = osteocytes
-            .iter()
-            .filter(|a| a.state == STATE_ALIVE && a.activity > 0.0)
-            .count() as u32;
+        counts[fate::COUNT_OSTEOCYTES_DISUSE] =
+            osteocytes.iter().filter(|a| a.senses_disuse()).count() as u32;
         counts[fate::COUNT_OSTEOCLASTS] =
             osteoclasts.iter().filter(|a| !a.is_precursor()).count() as u32;
         counts[fate::COUNT_OSTEOBLASTS] = state_count(&osteoblasts, STATE_ALIVE);
@@ -995,7 +994,8 @@ impl Simulation {
             osteocytes_alive: counts[fate::COUNT_OSTEOCYTES_ALIVE],
             osteocytes_apoptotic: counts[fate::COUNT_OSTEOCYTES_APOPTOTIC],
             osteocytes_disuse: counts[fate::COUNT_OSTEOCYTES_DISUSE],
-            osteocytes_embedded: counts[fate::COUNT_EMBEDDING],
+            // A step's embeddings come from its scan total (`advance`).
+            osteocytes_embedded: 0,
             osteoclasts: counts[fate::COUNT_OSTEOCLASTS],
             osteoblasts: counts[fate::COUNT_OSTEOBLASTS],
             resorbed_voxels: s(sum::RESORBED),

@@ -360,7 +360,11 @@ pub fn validate_command(args: ValidateArgs) -> Result<()> {
         bail!("--seeds must be at least 1");
     }
     // The override comes last, so every seed's run would be the same run.
-    if seeds > 1 && args.set.iter().any(|s| s.trim_start().starts_with("seed=")) {
+    let sets_seed = |s: &String| {
+        s.split_once('=')
+            .is_some_and(|(key, _)| key.trim() == "seed")
+    };
+    if seeds > 1 && args.set.iter().any(sets_seed) {
         bail!(
             "--set seed=N with --seeds {seeds} would run seed N {seeds} times; use --seeds 1 with it"
         );
