@@ -189,22 +189,25 @@ fn recruitment_matches_its_probabilities() {
     }
 }
 
-/// Where a lone osteoblast goes from voxel `at` (mineral `fill`) of a slab
-/// surface when `cavity` (if any) carries coupling 1 and every other voxel
-/// 0: `Some(voxel)` if it lives, `None` if it retired.
+/// A lone osteoblast after one motion step from voxel (4, 4, 2), on the
+/// surface of a slab of bone (z < 2) with the minerals `set`, when `cavity`
+/// (if any) carries coupling 1 and every other voxel 0: `Some(cell)` if it
+/// lives, `None` if it retired.
 fn osteoblast_step(
     ctx: &GpuContext,
-    fill: f32,
+    set: &[(usize, f32)],
     cavity: Option<usize>,
     sclerostin: f32,
     (refill, modeling): (f32, f32),
-) -> Option<usize> {
+) -> Option<Agent> {
     use trabecula::cells::motion::Motion;
     let dims = [8, 8, 8];
     let n = 512;
     let at = idx(dims, 4, 4, 2);
     let mut mineral = slab(dims, 2);
-    mineral[at] = fill;
+    for &(v, m) in set {
+        mineral[v] = m;
+    }
     let mut coupling = vec![0.0f32; n];
     if let Some(c) = cavity {
         coupling[c] = 1.0;
@@ -250,7 +253,7 @@ fn osteoblast_step(
     );
     ctx.submit_and_wait(enc);
     let a: Vec<Agent> = read_buffer(d, &ctx.queue, &ob_b, 0, 1);
-    (a[0].state != STATE_DEAD).then_some(a[0].voxel as usize)
+    (a[0].state != STATE_DEAD).then_some(a[0])
 }
 
 #[test]
@@ -268,24 +271,50 @@ fn osteoblasts_refill_cavities_then_retire_unless_sclerostin_allows_modeling() {
         idx(dims, 4, 4, 3),
     ];
     let refill = (0.05, 0.0);
+    let step = |fill: f32, cavity: Option<usize>, sclerostin: f32, limits: (f32, f32)| {
+        osteoblast_step(&ctx, &[(at, fill)], cavity, sclerostin, limits).map(|a| a.voxel as usize)
+    };
     // A full voxel next to a cavity: on into the cavity.
-    assert_eq!(
-        osteoblast_step(&ctx, 1.0, Some(cavity), 1.0, refill),
-        Some(cavity)
-    );
+    assert_eq!(step(1.0, Some(cavity), 1.0, refill), Some(cavity));
     // A cavity voxel still filling: it stays.
-    assert_eq!(osteoblast_step(&ctx, 0.3, Some(at), 1.0, refill), Some(at));
+    assert_eq!(step(0.3, Some(at), 1.0, refill), Some(at));
     // Full, and only quiescent surface around: its work is done.
-    assert_eq!(osteoblast_step(&ctx, 1.0, None, 1.0, refill), None);
+    assert_eq!(step(1.0, None, 1.0, refill), None);
     // Low sclerostin: modeling goes on over the quiescent surface.
-    let modeling = osteoblast_step(&ctx, 1.0, None, 0.2, (0.05, 0.5));
+    let modeling = step(1.0, None, 0.2, (0.05, 0.5));
     assert!(
         modeling.is_some_and(|v| around.contains(&v)),
         "{modeling:?}"
     );
     // Threshold 0: every surface may be formed on (no refill limit).
-    let free = osteoblast_step(&ctx, 1.0, None, 1.0, (0.0, 0.0));
+    let free = step(1.0, None, 1.0, (0.0, 0.0));
     assert!(free.is_some_and(|v| around.contains(&v)), "{free:?}");
+}
+
+#[test]
+fn osteoblasts_fill_the_part_resorbed_bone_they_face_before_their_own_voxel() {
+    let ctx = common::gpu();
+    let dims = [8, 8, 8];
+    let at = idx(dims, 4, 4, 2);
+    let below = idx(dims, 4, 4, 1);
+    let side = idx(dims, 5, 4, 1);
+    let refill = (0.05, 0.0);
+    // Its own voxel empty and quiescent; the bone below part resorbed
+    // lately: it stays and aims down (direction 4, −z).
+    let a = osteoblast_step(&ctx, &[(at, 0.0), (below, 0.7)], Some(below), 1.0, refill);
+    assert_eq!(a.map(|a| (a.voxel as usize, a.aim)), Some((at, 4)));
+    // The same bone resorbed long ago (no coupling): nothing to refill, it retires.
+    let a = osteoblast_step(&ctx, &[(at, 0.0), (below, 0.7)], None, 1.0, refill);
+    assert_eq!(a, None);
+    // Its own voxel a cavity still filling, the bone below part resorbed:
+    // the bone it faces comes first.
+    let a = osteoblast_step(&ctx, &[(at, 0.3), (below, 0.7)], Some(below), 1.0, refill);
+    assert_eq!(a.map(|a| (a.voxel as usize, a.aim)), Some((at, 4)));
+    // Bone below full (the cavity is elsewhere, under a neighbour): it steps
+    // to the free voxel over the part-resorbed bone and will aim at it.
+    let over_side = idx(dims, 5, 4, 2);
+    let a = osteoblast_step(&ctx, &[(at, 1.0), (side, 0.6)], Some(side), 1.0, refill);
+    assert_eq!(a.map(|a| a.voxel as usize), Some(over_side));
 }
 
 #[test]
@@ -296,8 +325,11 @@ fn remodel_resorbs_and_forms_what_the_cpu_twin_says() {
     let mut mineral = slab(dims, 3);
     mineral[idx(dims, 1, 1, 2)] = 0.05; // nearly resorbed bone
     mineral[idx(dims, 4, 4, 3)] = 0.6; // an osteoblast's voxel, nearly full at 1
+    mineral[idx(dims, 0, 4, 2)] = 0.7; // part-resorbed bone an osteoblast faces
+    mineral[idx(dims, 0, 4, 3)] = 0.2; // that osteoblast's own voxel
     // Osteoclasts on marrow at z=3 resorbing down (direction 4 = −z); one at
-    // (1,1,3) takes more than is left; osteoblast on (4,4,3) and (2,4,4).
+    // (1,1,3) takes more than is left; osteoblasts on (4,4,3) and (2,4,4)
+    // forming on their own voxels, and on (0,4,3) forming on the bone below.
     let oc = vec![
         Agent {
             voxel: idx(dims, 1, 1, 3) as u32,
@@ -319,8 +351,21 @@ fn remodel_resorbs_and_forms_what_the_cpu_twin_says() {
     for (k, a) in oc.iter().enumerate() {
         occupant[a.voxel as usize] = (1 << 30) | (k as u32 + 1);
     }
-    occupant[idx(dims, 4, 4, 3)] = (2 << 30) | 1;
-    occupant[idx(dims, 2, 4, 4)] = (2 << 30) | 2;
+    let ob: Vec<Agent> = [
+        (idx(dims, 4, 4, 3), NO_TARGET),
+        (idx(dims, 2, 4, 4), NO_TARGET),
+    ]
+    .into_iter()
+    .chain([(idx(dims, 0, 4, 3), 4)])
+    .map(|(v, aim)| Agent {
+        voxel: v as u32,
+        aim,
+        ..Default::default()
+    })
+    .collect();
+    for (k, a) in ob.iter().enumerate() {
+        occupant[a.voxel as usize] = (2 << 30) | (k as u32 + 1);
+    }
     let p = StepParams {
         oc_resorb_fraction_per_day: 0.3,
         ob_fill_fraction_per_day: 0.5,
@@ -329,12 +374,15 @@ fn remodel_resorbs_and_forms_what_the_cpu_twin_says() {
     };
     let coupling0: Vec<f32> = (0..n).map(|i| (i % 3) as f32 * 0.1).collect();
     let d = &ctx.device;
-    let (mb, ob, cb) = (
+    let (mb, occb, cb) = (
         storage_buffer_init(d, "m", &mineral),
         storage_buffer_init(d, "o", &occupant),
         storage_buffer_init(d, "c", &coupling0),
     );
-    let ocb = storage_buffer_init(d, "oc", &oc);
+    let (ocb, obb) = (
+        storage_buffer_init(d, "oc", &oc),
+        storage_buffer_init(d, "ob", &ob),
+    );
     let (rb, fb) = (
         storage_buffer_zeroed(d, "r", 4 * n as u64),
         storage_buffer_zeroed(d, "f", 4 * n as u64),
@@ -346,7 +394,17 @@ fn remodel_resorbs_and_forms_what_the_cpu_twin_says() {
     let pb = uniform_buffer(d, "p", &p);
     let mut enc = d.create_command_encoder(&Default::default());
     Remodel::new(&ctx, 64).unwrap().record(
-        &ctx, &mut enc, &pb, &mb, &ob, &ocb, &cb, &rb, &fb, &sb, n as u32,
+        &ctx,
+        &mut enc,
+        &pb,
+        &mb,
+        &occb,
+        (&ocb, &obb),
+        &cb,
+        &rb,
+        &fb,
+        &sb,
+        n as u32,
     );
     ctx.submit_and_wait(enc);
     let m1: Vec<f32> = read_buffer(d, &ctx.queue, &mb, 0, n as u64);
@@ -362,9 +420,14 @@ fn remodel_resorbs_and_forms_what_the_cpu_twin_says() {
         expect_m[v] -= r;
         expect_r[v] = r;
     }
-    for v in [idx(dims, 4, 4, 3), idx(dims, 2, 4, 4)] {
-        // Apposition braked by sclerostin: (1 + 1²)/(1 + s²), 1 at basal.
-        let s = sclerostin[v];
+    // Each osteoblast forms where it aims (own voxel without an aim),
+    // braked by sclerostin at the cell: (1 + 1²)/(1 + s²), 1 at basal.
+    for (at, v) in [
+        (idx(dims, 4, 4, 3), idx(dims, 4, 4, 3)),
+        (idx(dims, 2, 4, 4), idx(dims, 2, 4, 4)),
+        (idx(dims, 0, 4, 3), idx(dims, 0, 4, 2)),
+    ] {
+        let s = sclerostin[at];
         let f = (0.5 * 2.0 / (1.0 + s * s)).min(1.0 - expect_m[v]);
         expect_m[v] += f;
         expect_f[v] = f;
@@ -380,7 +443,9 @@ fn remodel_resorbs_and_forms_what_the_cpu_twin_says() {
             (r[i] - expect_r[i]).abs() < 1e-6 && (f[i] - expect_f[i]).abs() < 1e-6,
             "voxel {i}"
         );
-        assert!((c1[i] - (coupling0[i] * 0.9 + expect_r[i])).abs() < 1e-6);
+        // Coupling lapses only where nothing was formed.
+        let keep = if expect_f[i] > 0.0 { 1.0 } else { 0.9 };
+        assert!((c1[i] - (coupling0[i] * keep + expect_r[i])).abs() < 1e-6);
         // Per voxel: new = old − resorbed + formed.
         assert!((m1[i] - (mineral[i] - r[i] + f[i])).abs() < 1e-6);
     }
@@ -391,6 +456,10 @@ fn remodel_resorbs_and_forms_what_the_cpu_twin_says() {
     assert!(
         (f[idx(dims, 4, 4, 3)] - 0.4).abs() < 1e-6,
         "cannot fill beyond 1"
+    );
+    assert!(
+        (m1[idx(dims, 0, 4, 2)] - 1.0).abs() < 1e-6 && f[idx(dims, 0, 4, 3)] == 0.0,
+        "an osteoblast aiming at bone fills it, not its own voxel"
     );
 }
 

@@ -1,7 +1,8 @@
 // Movement of surface cells in two passes so that no result depends on
 // scheduling: `claim_*` picks a free surface voxel and bids for it with
 // atomicMax(~rank) (lowest rank wins; osteoclasts rank before osteoblasts),
-// `settle_*` moves the winners and picks each osteoclast's resorption face.
+// `settle_*` moves the winners and picks each osteoclast's resorption face
+// and each osteoblast's formation face.
 // One invocation per cell.
 
 #import common/lattice
@@ -106,18 +107,20 @@ fn claim_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     if k >= P.n_osteoblasts { return; }
     var a = cells[k];
     if a.state == STATE_DEAD { return; }
-    // An osteoblast whose voxel is full, or no longer a place to form, steps
+    // An osteoblast with no bone left to fill where it sits (its voxel full
+    // or no longer a place to form, no part-resorbed bone facing it) steps
     // on to a free neighbour where it may form; with none left (occupied
     // ones aside) its work is done and it retires as a lining cell.
     var dest = NO_TARGET;
-    if mineral[a.voxel] >= 1.0 || !may_form(a.voxel) {
+    let own_done = mineral[a.voxel] >= 1.0 || !may_form(a.voxel);
+    if own_done && refill_face(a.voxel) == NO_TARGET {
         var w: array<f32, 6>;
         var total = 0.0;
         var sites = 0u;
         for (var d = 0u; d < 6u; d++) {
             w[d] = 0.0;
             let n = face_neighbour(P.grid, a.voxel, d);
-            if n == NO_TARGET || !is_surface(n) || !may_form(n) { continue; }
+            if n == NO_TARGET || !is_surface(n) || !may_form_from(n) { continue; }
             sites += 1u;
             if occupant[n] == 0u {
                 w[d] = 1.0;
@@ -171,4 +174,9 @@ fn settle_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     let k = invocation_id(gid, nwg);
     if k >= P.n_osteoblasts { return; }
     settle(k, P.n_osteoclasts + k);
+    var a = cells[k];
+    if a.state == STATE_DEAD { return; }
+    // Fill the part-resorbed bone it faces first (NO_TARGET: its own voxel).
+    a.aim = refill_face(a.voxel);
+    cells[k] = a;
 }

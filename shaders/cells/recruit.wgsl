@@ -56,7 +56,7 @@ fn birth_probabilities(i: u32) -> vec2<f32> {
     let drive = c / (c + P.ob_coupling_half) + P.ob_mech_weight * overload;
     // Sclerostin blocks Wnt signalling in osteoblast precursors (a Hill brake).
     var rate_ob = P.ob_recruit_per_day * drive / (1.0 + pow(s / P.ob_sclerostin_half, P.ob_sclerostin_hill));
-    if !may_form(i) { rate_ob = 0.0; }
+    if !may_form_from(i) { rate_ob = 0.0; }
     return vec2<f32>(1.0 - exp(-rate_oc * P.dt_days), 1.0 - exp(-rate_ob * P.dt_days));
 }
 

@@ -5,7 +5,8 @@ struct Agent {
     voxel: u32,       // lattice index of the voxel it sits on
     id: u32,          // unique per type for the whole run (RNG key)
     state: u32,       // STATE_*
-    aim: u32,         // move: wanted voxel; osteoclast: resorption direction
+    aim: u32,         // move: wanted voxel; then osteoclast: resorption direction,
+                      // osteoblast: formation direction (NO_TARGET: its own voxel)
     age_days: f32,
     setpoint: f32,    // osteocyte: adapted stimulus set-point
     timer_days: f32,  // osteocyte: days since apoptosis; osteoblast: 1 once its voxel's embedding is drawn

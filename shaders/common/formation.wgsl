@@ -1,5 +1,6 @@
 // Where osteoblasts may form bone. The importing shader declares
-// `P: StepParams`, `coupling: array<f32>` and `sclerostin: array<f32>`.
+// `P: StepParams`, `mineral: array<f32>`, `coupling: array<f32>` and
+// `sclerostin: array<f32>`.
 
 // The strongest coupling signal on a voxel and its face neighbours: the
 // resorption an osteoblast there would answer.
@@ -19,4 +20,30 @@ fn neighbourhood_coupling(i: u32) -> f32 {
 fn may_form(i: u32) -> bool {
     if sclerostin[i] * P.sclerostin_effective < P.ob_modeling_sclerostin { return true; }
     return coupling[i] >= P.ob_refill_coupling;
+}
+
+// The face of marrow voxel i whose bone neighbour an osteoclast left part
+// resorbed (still bone, not full) and that may be formed on: the most
+// resorbed one, lowest direction on ties; NO_TARGET if none. An osteoblast
+// lays matrix on the bone it faces before it fills its own voxel, so a
+// cavity shallower than a voxel is refilled too.
+fn refill_face(i: u32) -> u32 {
+    var best = NO_TARGET;
+    var best_m = 1.0;
+    for (var d = 0u; d < 6u; d++) {
+        let n = face_neighbour(P.grid, i, d);
+        if n == NO_TARGET { continue; }
+        let m = mineral[n];
+        if m >= 0.5 && m < best_m && may_form(n) {
+            best_m = m;
+            best = d;
+        }
+    }
+    return best;
+}
+
+// An osteoblast on voxel i has work there: its own voxel or a part-resorbed
+// bone face neighbour to fill.
+fn may_form_from(i: u32) -> bool {
+    return may_form(i) || refill_face(i) != NO_TARGET;
 }

@@ -27,18 +27,20 @@ impl Motion {
             (5, StorageWrite),
         ];
         // Osteoblasts also read coupling and sclerostin (where they may form).
-        let claim_ob = [&claim[..], &[(6, StorageRead), (7, StorageRead)]].concat();
+        let formation = [(6, StorageRead), (7, StorageRead)];
+        let claim_ob = [&claim[..], &formation[..]].concat();
         let settle = [
             (0, Uniform),
             (1, StorageRead),
             (4, StorageWrite),
             (5, StorageWrite),
         ];
+        let settle_ob = [&settle[..], &formation[..]].concat();
         Ok(Self {
             claim_osteoclasts: kernel(ctx, FILE, "claim_osteoclasts", &claim, wg)?,
             claim_osteoblasts: kernel(ctx, FILE, "claim_osteoblasts", &claim_ob, wg)?,
             settle_osteoclasts: kernel(ctx, FILE, "settle_osteoclasts", &settle, wg)?,
-            settle_osteoblasts: kernel(ctx, FILE, "settle_osteoblasts", &settle, wg)?,
+            settle_osteoblasts: kernel(ctx, FILE, "settle_osteoblasts", &settle_ob, wg)?,
         })
     }
 
@@ -92,7 +94,7 @@ impl Motion {
             ctx,
             enc,
             &self.settle_osteoblasts,
-            &[p, mineral, claims, osteoblasts],
+            &[p, mineral, claims, osteoblasts, coupling, sclerostin],
             n_ob,
         );
     }

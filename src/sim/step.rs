@@ -785,7 +785,7 @@ impl Simulation {
                 &p_b,
                 &f.mineral,
                 &f.occupant,
-                &oc.buffer,
+                (&oc.buffer, &ob.buffer),
                 &f.coupling,
                 &f.resorbed,
                 &f.formed,
