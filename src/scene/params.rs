@@ -76,7 +76,7 @@ parameter_section!(
     /// RANKL of an apoptotic osteocyte relative to a live one (Cheung 2016; Kennedy 2012).
     rankl_apoptotic_factor: 10.0, 40.0, 1.0, 1000.0, "";
     /// Sclerostin secretion relative increase at full disuse (Robling 2008; Spatz 2015).
-    sclerostin_disuse_gain: 1.5, 3.5, 0.0, 100.0, "";
+    sclerostin_disuse_gain: 1.8, 3.5, 0.0, 100.0, "";
     /// Sclerostin suppression per unit overload (Robling 2008).
     sclerostin_overload_gain: 2.0, 2.0, 0.0, 100.0, "";
     /// Osteoclast recruitment per surface voxel per day at saturating RANKL.
