@@ -107,3 +107,19 @@ fn rows_compute_their_figures_and_judge_them_against_the_bands() {
     assert_eq!(md.lines().count(), 2 + rows.len());
     assert!(md.contains("| V8 |") && md.contains("**FAIL**"));
 }
+
+#[test]
+fn v7_is_judged_on_its_figure_when_the_1g_baseline_was_not_run() {
+    use Scenario::*;
+    let mut runs = Runs::default();
+    runs.0
+        .push(run(IssExerciseBisphosphonate, 1, 180, 0.9, 1.2));
+    let rows = evaluate(&runs);
+    let v7 = rows.iter().find(|r| r.id == "V7").unwrap();
+    assert!(v7.condition.is_none() && v7.pass);
+    // With the baseline, the same run fails on resorbing more than at 1 g.
+    runs.0.push(run(Earth, 1, 365, 0.5, 1.0));
+    let rows = evaluate(&runs);
+    let v7 = rows.iter().find(|r| r.id == "V7").unwrap();
+    assert!(v7.condition.is_some() && !v7.pass);
+}
