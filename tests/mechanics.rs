@@ -5,7 +5,7 @@
 
 mod common;
 
-use trabecula::mech::mesh::{ACTIVE, FIX_X, load_bearing_component};
+use trabecula::mech::mesh::{ACTIVE, FIX_X, SET_ASIDE, load_bearing_components};
 use trabecula::mech::reference::{
     self, assemble_dense, element_stiffness, gauss_points, lame, matvec, node_count,
     strain_displacement,
@@ -321,9 +321,57 @@ fn islands_are_set_aside_with_zero_sed() {
     assert!(sed[idx(1, 1, 3)] > 0.0);
     // Nothing joins bottom and top: a clear error.
     let bone: Vec<bool> = (0..216).map(|i| i == idx(4, 4, 3)).collect();
-    assert!(load_bearing_component(dims, &bone).is_none());
+    assert!(load_bearing_components(dims, &bone).is_none());
     let err = solver.solve(&ctx, &vec![0.0; 216], false).unwrap_err();
     assert!(matches!(err, MechError::NoLoadPath { .. }), "{err}");
+}
+
+#[test]
+fn every_load_path_between_the_platens_carries_load() {
+    // Two separate solid columns (3×2 and 2×2 voxels) from bottom to top and
+    // a stub on the bottom only: each column is in uniaxial stress, so the
+    // force is E ε over both areas and SED is ½ E ε² in every column voxel.
+    let ctx = common::gpu();
+    let dims = [8, 6, 7];
+    let idx = |x: usize, y: usize, z: usize| x + 8 * (y + 6 * z);
+    let mut m = vec![0f32; 8 * 6 * 7];
+    for z in 0..7 {
+        for (x, y) in [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1)] {
+            m[idx(x, y, z)] = 1.0;
+        }
+        for (x, y) in [(5, 3), (6, 3), (5, 4), (6, 4)] {
+            m[idx(x, y, z)] = 1.0;
+        }
+    }
+    m[idx(1, 4, 0)] = 1.0;
+    m[idx(1, 4, 1)] = 1.0;
+    let bone: Vec<bool> = m.iter().map(|&v| v > 0.5).collect();
+    let path = load_bearing_components(dims, &bone).unwrap();
+    assert_eq!((path[idx(0, 0, 3)], path[idx(6, 4, 3)]), (0, 1));
+    assert_eq!(path[idx(1, 4, 0)], SET_ASIDE);
+
+    let (eps, nu) = (0.01, 0.3);
+    let mut solver = MechSolver::new(&ctx, dims, H_UM, params(eps, false, nu)).unwrap();
+    let res = solver.solve(&ctx, &m, false).unwrap();
+    assert_eq!((res.voxels_solved, res.voxels_set_aside), (70, 2));
+    let h = H_UM / 1000.0;
+    assert!(
+        rel(res.reaction_force_n, E * 10.0 * h * h * eps) < 5e-3,
+        "{res:?}"
+    );
+    let sed = solver.read_sed(&ctx);
+    for (i, &p) in path.iter().enumerate() {
+        let want = if p == SET_ASIDE {
+            0.0
+        } else {
+            0.5 * E * eps * eps
+        };
+        assert!(
+            (sed[i] as f64 - want).abs() <= 5e-3 * 0.5 * E * eps * eps,
+            "voxel {i} (path {p}): {}",
+            sed[i]
+        );
+    }
 }
 
 #[test]

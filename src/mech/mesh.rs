@@ -1,7 +1,7 @@
 //! The voxel mesh on the CPU (`shaders/mechanics/mesh.wgsl` holds its GPU
-//! half): which voxels become elements (the largest face-connected bone
-//! component joining bottom and top), which node dofs are fixed by the load
-//! case, per-element scale E·h and the Jacobi diagonal.
+//! half): which voxels become elements (every face-connected bone component
+//! joining bottom and top), which node dofs are fixed by the load case,
+//! per-element scale E·h and the Jacobi diagonal.
 
 use super::reference::{self, node_count, node_index};
 use super::{LoadCase, MechError, MechParams};
@@ -48,13 +48,20 @@ pub struct Mesh {
     pub voxels_set_aside: usize,
 }
 
-/// Labels of 6-connected bone components and the one kept: the largest that
-/// touches both z = 0 and z = nz−1. Returns the kept mask.
-pub fn load_bearing_component(dims: [usize; 3], bone: &[bool]) -> Option<Vec<bool>> {
+/// Not part of a load-bearing component.
+pub const SET_ASIDE: u32 = u32::MAX;
+
+/// The 6-connected bone components that join z = 0 and z = nz−1: each is a
+/// load path between the platens. A cube cut from a trabecular network
+/// often holds several (plates side by side), and keeping only the largest
+/// would leave the others' osteocytes without load. Returns per voxel its
+/// load path (0, 1, … in order of first voxel) or [`SET_ASIDE`]; `None` if
+/// no component joins bottom and top.
+pub fn load_bearing_components(dims: [usize; 3], bone: &[bool]) -> Option<Vec<u32>> {
     let [nx, ny, nz] = dims;
     let n = nx * ny * nz;
     let mut label = vec![u32::MAX; n];
-    let mut best: Option<(usize, u32)> = None;
+    let mut spanning = Vec::new();
     let mut stack = Vec::new();
     let mut next = 0u32;
     for seed in 0..n {
@@ -65,9 +72,8 @@ pub fn load_bearing_component(dims: [usize; 3], bone: &[bool]) -> Option<Vec<boo
         next += 1;
         label[seed] = id;
         stack.push(seed);
-        let (mut size, mut bottom, mut top) = (0usize, false, false);
+        let (mut bottom, mut top) = (false, false);
         while let Some(i) = stack.pop() {
-            size += 1;
             let (x, y, z) = (i % nx, (i / nx) % ny, i / (nx * ny));
             bottom |= z == 0;
             top |= z + 1 == nz;
@@ -96,12 +102,29 @@ pub fn load_bearing_component(dims: [usize; 3], bone: &[bool]) -> Option<Vec<boo
                 visit(i + nx * ny);
             }
         }
-        if bottom && top && best.is_none_or(|(s, _)| size > s) {
-            best = Some((size, id));
+        if bottom && top {
+            spanning.push(id);
         }
     }
-    let (_, id) = best?;
-    Some(label.iter().map(|&l| l == id).collect())
+    if spanning.is_empty() {
+        return None;
+    }
+    let mut path = vec![SET_ASIDE; next as usize];
+    for (k, &id) in spanning.iter().enumerate() {
+        path[id as usize] = k as u32;
+    }
+    Some(
+        label
+            .iter()
+            .map(|&l| {
+                if l == u32::MAX {
+                    SET_ASIDE
+                } else {
+                    path[l as usize]
+                }
+            })
+            .collect(),
+    )
 }
 
 impl Mesh {
@@ -133,20 +156,27 @@ impl Mesh {
         let h_mm = voxel_size_um / 1000.0;
         let bone: Vec<bool> = mineral.iter().map(|&m| m >= BONE_THRESHOLD).collect();
         let bone_count = bone.iter().filter(|&&b| b).count();
-        let kept = load_bearing_component(dims, &bone).ok_or(MechError::NoLoadPath {
+        let path = load_bearing_components(dims, &bone).ok_or(MechError::NoLoadPath {
             bone_voxels: bone_count,
         })?;
-        let voxels_solved = kept.iter().filter(|&&k| k).count();
+        let voxels_solved = path.iter().filter(|&&p| p != SET_ASIDE).count();
         let e_mpa: Vec<f64> = mineral
             .iter()
-            .zip(&kept)
-            .map(|(&m, &k)| if k { params.young_of(m as f64) } else { 0.0 })
+            .zip(&path)
+            .map(|(&m, &p)| {
+                if p != SET_ASIDE {
+                    params.young_of(m as f64)
+                } else {
+                    0.0
+                }
+            })
             .collect();
         Ok(Self::from_moduli(
             dims,
             h_mm,
             e_mpa,
             params,
+            Some(&path),
             voxels_solved,
             bone_count - voxels_solved,
         ))
@@ -171,16 +201,19 @@ impl Mesh {
             }
         }
         let solved = e_mpa.iter().filter(|&&e| e > 0.0).count();
-        Self::from_moduli(cd, 2.0 * self.h_mm, e_mpa, params, solved, 0)
+        // Coarse levels only precondition: one set of supports will do.
+        Self::from_moduli(cd, 2.0 * self.h_mm, e_mpa, params, None, solved, 0)
     }
 
     /// Element scales, node flags (active nodes and the load case's
-    /// supports) and the Jacobi diagonal of per-voxel moduli `e_mpa`.
+    /// supports) and the Jacobi diagonal of per-voxel moduli `e_mpa`; `path`
+    /// gives each voxel's load path, so that each path gets its own supports.
     fn from_moduli(
         dims: [usize; 3],
         h_mm: f64,
         e_mpa: Vec<f64>,
         params: &MechParams,
+        path: Option<&[u32]>,
         voxels_solved: usize,
         voxels_set_aside: usize,
     ) -> Self {
@@ -207,7 +240,21 @@ impl Mesh {
                 }
             }
         }
-        params.load.fix(dims, &mut flags);
+        // The load paths of the (up to four) solved voxels over a bottom node.
+        let paths_at = |x: usize, y: usize| -> [u32; 4] {
+            let mut at = [SET_ASIDE; 4];
+            let Some(path) = path else {
+                at[0] = 0;
+                return at;
+            };
+            for (k, (dx, dy)) in [(0, 0), (1, 0), (0, 1), (1, 1)].into_iter().enumerate() {
+                if (1..=nx).contains(&(x + 1 - dx)) && (1..=ny).contains(&(y + 1 - dy)) {
+                    at[k] = path[(x - dx) + nx * (y - dy)];
+                }
+            }
+            at
+        };
+        params.load.fix(dims, &mut flags, paths_at);
         let dinv = diag
             .iter()
             .map(|&d| if d > 0.0 { (1.0 / d) as f32 } else { 0.0 })
@@ -227,11 +274,20 @@ impl Mesh {
 
 impl LoadCase {
     /// Sets the FIX bits of the load case on the active nodes.
-    pub(crate) fn fix(&self, dims: [usize; 3], flags: &mut [u32]) {
+    /// `paths_at(x, y)` names the load paths whose bottom voxels touch bottom
+    /// node (x, y) ([`SET_ASIDE`] for none): each path is a separate body
+    /// and gets its own in-plane supports.
+    pub(crate) fn fix(
+        &self,
+        dims: [usize; 3],
+        flags: &mut [u32],
+        paths_at: impl Fn(usize, usize) -> [u32; 4],
+    ) {
         let [nx, ny, nz] = dims;
         match *self {
             LoadCase::CompressionZ { confined, .. } => {
-                let mut pin: Option<[usize; 2]> = None;
+                // Per path, its first bottom node: lowest x, then lowest y.
+                let mut pins = std::collections::BTreeMap::<u32, [usize; 2]>::new();
                 for z in [0, nz] {
                     for y in 0..=ny {
                         for x in 0..=nx {
@@ -240,21 +296,27 @@ impl LoadCase {
                                 continue;
                             }
                             flags[g] |= FIX_Z;
-                            // First bottom node: lowest x, then lowest y.
-                            if z == 0 && pin.is_none_or(|[px, py]| (x, y) < (px, py)) {
-                                pin = Some([x, y]);
+                            if z > 0 {
+                                continue;
+                            }
+                            for p in paths_at(x, y).into_iter().filter(|&p| p != SET_ASIDE) {
+                                let pin = pins.entry(p).or_insert([x, y]);
+                                if (x, y) < (pin[0], pin[1]) {
+                                    *pin = [x, y];
+                                }
                             }
                         }
                     }
                 }
-                if let Some([px, py]) = pin {
+                for (&p, &[px, py]) in &pins {
                     flags[node_index(dims, [px, py, 0])] |= FIX_X | FIX_Y;
-                    // The same row's bottom node with the largest x stops the
-                    // rotation about z (the pin's voxel guarantees one exists).
-                    if let Some(x) = (px + 1..=nx)
-                        .rev()
-                        .find(|&x| flags[node_index(dims, [x, py, 0])] & ACTIVE != 0)
-                    {
+                    // The same row's bottom node of the path with the largest
+                    // x stops its rotation about z (the pin's voxel
+                    // guarantees one exists).
+                    if let Some(x) = (px + 1..=nx).rev().find(|&x| {
+                        flags[node_index(dims, [x, py, 0])] & ACTIVE != 0
+                            && paths_at(x, py).contains(&p)
+                    }) {
                         flags[node_index(dims, [x, py, 0])] |= FIX_Y;
                     }
                 }

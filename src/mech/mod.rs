@@ -4,7 +4,7 @@
 //! matrix-free preconditioned conjugate gradient on the GPU (a geometric
 //! multigrid V-cycle by default, Jacobi as the baseline).
 //!
-//! * [`mesh`] — which voxels are elements (the largest face-connected bone
+//! * [`mesh`] — which voxels are elements (every face-connected bone
 //!   component joining bottom and top; the rest is set aside with SED 0),
 //!   fixed dofs of the load case, Jacobi diagonal.
 //! * [`operator`] — y = K x node by node, and per-voxel SED.
