@@ -113,16 +113,11 @@ pub fn load_bearing_components(dims: [usize; 3], bone: &[bool]) -> Option<Vec<u3
     for (k, &id) in spanning.iter().enumerate() {
         path[id as usize] = k as u32;
     }
+    // Unlabelled (marrow) voxels hold u32::MAX, past the end of `path`.
     Some(
         label
             .iter()
-            .map(|&l| {
-                if l == u32::MAX {
-                    SET_ASIDE
-                } else {
-                    path[l as usize]
-                }
-            })
+            .map(|&l| path.get(l as usize).copied().unwrap_or(SET_ASIDE))
             .collect(),
     )
 }
@@ -248,7 +243,7 @@ impl Mesh {
                 return at;
             };
             for (k, (dx, dy)) in [(0, 0), (1, 0), (0, 1), (1, 1)].into_iter().enumerate() {
-                if (1..=nx).contains(&(x + 1 - dx)) && (1..=ny).contains(&(y + 1 - dy)) {
+                if dx <= x && x - dx < nx && dy <= y && y - dy < ny {
                     at[k] = path[(x - dx) + nx * (y - dy)];
                 }
             }
