@@ -14,7 +14,8 @@ fn demo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/demo.toml")
 }
 
-/// 2 parameters × 2 values × 2 seeds on a small, short scene.
+/// 2 parameters × 2 values × 2 seeds on a small, short scene; a loose FE
+/// tolerance, as only the bookkeeping of the sweep is under test.
 fn sweep_text() -> String {
     format!(
         r#"name = "small"
@@ -23,6 +24,7 @@ seeds = [1, 2]
 [set]
 days = 2
 "lattice.dims" = [24, 24, 24]
+"mechanics.tolerance" = 1e-3
 [vary]
 "lattice.bv_tv" = [0.18, 0.22]
 "cells.apposition_um_per_day" = {{ from = 1.0, to = 2.0, steps = 2 }}

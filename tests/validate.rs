@@ -1,5 +1,11 @@
 //! The validation rows' arithmetic on synthetic runs whose figures are known
-//! by construction (the scenarios themselves run in `trabecula validate`).
+//! by construction (the scenarios themselves run in `trabecula validate`);
+//! and end to end, a validation reusing the runs an earlier one finished.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
 
 use trabecula::sim::StepReport;
 use trabecula::sim::metrics::unmeasured;
@@ -122,4 +128,66 @@ fn v7_is_judged_on_its_figure_when_the_1g_baseline_was_not_run() {
     let rows = evaluate(&runs);
     let v7 = rows.iter().find(|r| r.id == "V7").unwrap();
     assert!(v7.condition.is_some() && !v7.pass);
+}
+
+/// `trabecula validate` into `out` on two short, small bed-rest scenarios;
+/// its stdout and stderr. The rows fail at 2 days, which is not under test.
+fn short_validation(out: &Path, extra: &[&str]) -> String {
+    let o = Command::new(common::bin())
+        .env_remove("RUST_LOG")
+        .args(["validate", "--size", "20", "--seeds", "1"])
+        .args(["--set", "days=2", "--set", "spin_up_days=0"])
+        .args(["--set", "mechanics.tolerance=1e-3", "--out"])
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    let text = [o.stdout, o.stderr].concat();
+    String::from_utf8_lossy(&text).into()
+}
+
+#[test]
+fn a_validation_reuses_the_runs_an_earlier_one_finished_in_its_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("v");
+    let both = [
+        "--scenario",
+        "bedrest-90d",
+        "--scenario",
+        "bedrest-vibration",
+    ];
+    let read = |f: &str| std::fs::read(out.join(f)).unwrap();
+    let series = "bedrest-90d/seed-1/timeseries.csv";
+
+    let err = short_validation(&out, &both);
+    assert!(!err.contains("reused"), "{err}");
+    let (table, first_series) = (read("validation.csv"), read(series));
+
+    let err = short_validation(&out, &both);
+    assert!(err.contains("2 of 2 runs reused"), "{err}");
+    assert_eq!(
+        read("validation.csv"),
+        table,
+        "the same table from the records"
+    );
+
+    // Rerun on request: the same scene and seed give the same series.
+    std::fs::remove_file(out.join(series)).unwrap();
+    let err = short_validation(&out, &["--scenario", "bedrest-90d", "--fresh"]);
+    assert!(!err.contains("reused"), "{err}");
+    assert_eq!(read(series), first_series);
+
+    // Another scene, or a damaged record, is run again.
+    let err = short_validation(&out, &["--scenario", "bedrest-90d", "--set", "days=3"]);
+    assert!(err.contains("another scene"), "{err}");
+    assert_eq!(read(series).iter().filter(|&&b| b == b'\n').count(), 5);
+    std::fs::write(out.join("bedrest-vibration/seed-1/run-record.json"), "{").unwrap();
+    let err = short_validation(&out, &both);
+    assert!(err.contains("unreadable"), "{err}");
+    assert!(err.contains("another scene"), "{err}");
+    assert_eq!(
+        read("validation.csv"),
+        table,
+        "both run again, as the first time"
+    );
 }

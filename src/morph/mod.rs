@@ -59,10 +59,10 @@
 //! - `conn_d_per_mm3` = (1 − Δχ) / V_block.
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Morphometric indices of one volume.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Morphometry {
     /// Bone volume fraction.
     pub bv_tv: f64,

@@ -33,7 +33,7 @@ mod sum {
 }
 
 /// What one step measured (all from GPU reductions and counters).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepReport {
     pub day: f64,
     pub bv_tv: f64,

@@ -47,6 +47,10 @@ pub struct ValidateArgs {
     /// rows needing a scenario not run are left out of the table.
     #[arg(long = "scenario", value_name = "NAME")]
     pub scenarios: Vec<String>,
+    /// Rerun every scenario, even those a validation into the same folder
+    /// already finished with the same scene, version and adapter.
+    #[arg(long)]
+    pub fresh: bool,
 }
 
 /// A validation scenario: a bundled scene and the overrides that make it.
@@ -148,7 +152,7 @@ impl Scenario {
 /// (voxels) from each newborn osteoclast to the nearest apoptotic and to the
 /// nearest live osteocyte, and the same from surface voxels drawn evenly
 /// (what chance alone gives).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Proximity {
     pub newborn: usize,
     pub oc_to_apoptotic: f64,
@@ -384,19 +388,43 @@ pub fn validate_command(args: ValidateArgs) -> Result<()> {
     let t0 = Instant::now();
     let mut runs = Runs::default();
     let mut spun_up = SpunUp::new();
+    let mut reused = 0;
     for &scenario in &selected {
         for seed in 1..=seeds {
             let scene = scenario.scene(size, seed, &args.set)?;
-            let run = run_scenario(&ctx, scenario, &scene, &mut spun_up)?;
             // The scene's seed: a `--set seed=N` override replaces the loop's.
-            log::info!(
-                "{} seed {}: {} days in {:.1} s",
-                scenario.name(),
-                scene.seed,
-                scene.days,
-                run.wall_s
-            );
-            write_scenario(&args.out, &run)?;
+            let dir = run_dir(&args.out, scenario, scene.seed);
+            let identity = RunIdentity::new(&ctx, &scene)?;
+            let earlier = if args.fresh {
+                None
+            } else {
+                load_record(&dir, scenario, scene.seed, &identity)
+            };
+            let run = match earlier {
+                Some(run) => {
+                    log::info!(
+                        "{} seed {}: reused from {} (finished in {:.1} s)",
+                        scenario.name(),
+                        scene.seed,
+                        dir.display(),
+                        run.wall_s
+                    );
+                    reused += 1;
+                    run
+                }
+                None => {
+                    let run = run_scenario(&ctx, scenario, &scene, &mut spun_up)?;
+                    log::info!(
+                        "{} seed {}: {} days in {:.1} s",
+                        scenario.name(),
+                        scene.seed,
+                        scene.days,
+                        run.wall_s
+                    );
+                    write_scenario(&dir, &run, identity)?;
+                    run
+                }
+            };
             runs.0.push(run);
         }
     }
@@ -412,6 +440,12 @@ pub fn validate_command(args: ValidateArgs) -> Result<()> {
         selected.len(),
         ctx.summary.one_line()
     );
+    if reused > 0 {
+        note += &format!(
+            "{reused} of {} runs reused from earlier validations into this folder (--fresh reruns them)\n",
+            runs.0.len()
+        );
+    }
     if !skipped.is_empty() {
         let ids: Vec<&str> = skipped.iter().map(|r| r.id.as_str()).collect();
         note += &format!(
@@ -446,12 +480,85 @@ pub fn validate_command(args: ValidateArgs) -> Result<()> {
     Ok(())
 }
 
-/// A scenario's time series and plots under `out/<scenario>/seed-<k>/`.
-fn write_scenario(out: &Path, run: &ScenarioRun) -> Result<()> {
-    let dir = out
-        .join(run.scenario.name())
-        .join(format!("seed-{}", run.seed));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+/// Where a scenario run's outputs go: `out/<scenario>/seed-<k>/`.
+fn run_dir(out: &Path, scenario: Scenario, seed: u64) -> PathBuf {
+    out.join(scenario.name()).join(format!("seed-{seed}"))
+}
+
+/// The record of a finished run, written last into its folder.
+const RECORD: &str = "run-record.json";
+
+/// What makes two runs the same run: the scene (every override included),
+/// the version that ran it and the adapter it ran on.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct RunIdentity {
+    version: String,
+    adapter: String,
+    scene: serde_json::Value,
+}
+
+impl RunIdentity {
+    fn new(ctx: &GpuContext, scene: &Scene) -> Result<Self> {
+        Ok(Self {
+            version: env!("CARGO_PKG_VERSION").into(),
+            adapter: ctx.summary.one_line(),
+            scene: serde_json::to_value(scene).context("recording the scene")?,
+        })
+    }
+}
+
+/// A finished run as a later validation reads it back: the figures of
+/// every row come from these fields alone.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunRecord {
+    identity: RunIdentity,
+    dt_days: f64,
+    reports: Vec<StepReport>,
+    morph_start: Morphometry,
+    morph_end: Morphometry,
+    proximity: Option<Proximity>,
+    wall_s: f64,
+}
+
+/// The run finished earlier in `dir`, if it was this very run; a record
+/// that is missing, unreadable or of another scene means running again.
+fn load_record(
+    dir: &Path,
+    scenario: Scenario,
+    seed: u64,
+    identity: &RunIdentity,
+) -> Option<ScenarioRun> {
+    let path = dir.join(RECORD);
+    let bytes = std::fs::read(&path).ok()?;
+    let record: RunRecord = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            log::warn!("{}: unreadable ({e}); running again", path.display());
+            return None;
+        }
+    };
+    if record.identity != *identity {
+        log::info!(
+            "{}: another scene, version or adapter; running again",
+            path.display()
+        );
+        return None;
+    }
+    Some(ScenarioRun {
+        scenario,
+        seed,
+        dt_days: record.dt_days,
+        reports: record.reports,
+        morph_start: record.morph_start,
+        morph_end: record.morph_end,
+        proximity: record.proximity,
+        wall_s: record.wall_s,
+    })
+}
+
+/// A scenario's time series and plots, then its record, in `dir`.
+fn write_scenario(dir: &Path, run: &ScenarioRun, identity: RunIdentity) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let series = TimeSeries {
         rows: run
             .reports
@@ -470,5 +577,17 @@ fn write_scenario(out: &Path, run: &ScenarioRun) -> Result<()> {
             .collect(),
     };
     series.write_csv(&dir.join("timeseries.csv"))?;
-    crate::io::plot::write_run_plots(&series.rows, &dir)
+    crate::io::plot::write_run_plots(&series.rows, dir)?;
+    let record = RunRecord {
+        identity,
+        dt_days: run.dt_days,
+        reports: run.reports.clone(),
+        morph_start: run.morph_start,
+        morph_end: run.morph_end,
+        proximity: run.proximity,
+        wall_s: run.wall_s,
+    };
+    let json = serde_json::to_vec_pretty(&record).context("recording the run")?;
+    write_atomic_bytes(&dir.join(RECORD), &json)
+        .with_context(|| format!("writing {}", dir.join(RECORD).display()))
 }
