@@ -48,7 +48,7 @@ pub struct ValidateArgs {
     #[arg(long = "scenario", value_name = "NAME")]
     pub scenarios: Vec<String>,
     /// Rerun every scenario, even those a validation into the same folder
-    /// already finished with the same scene, version and adapter.
+    /// already finished with the same scene, code and adapter.
     #[arg(long)]
     pub fresh: bool,
 }
@@ -489,10 +489,12 @@ fn run_dir(out: &Path, scenario: Scenario, seed: u64) -> PathBuf {
 const RECORD: &str = "run-record.json";
 
 /// What makes two runs the same run: the scene (every override included),
-/// the version that ran it and the adapter it ran on.
+/// the code that ran it (version and a fingerprint of `src/` and `shaders/`,
+/// from `build.rs`) and the adapter it ran on.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct RunIdentity {
     version: String,
+    source_fingerprint: String,
     adapter: String,
     scene: serde_json::Value,
 }
@@ -501,6 +503,7 @@ impl RunIdentity {
     fn new(ctx: &GpuContext, scene: &Scene) -> Result<Self> {
         Ok(Self {
             version: env!("CARGO_PKG_VERSION").into(),
+            source_fingerprint: env!("TRABECULA_SOURCE_HASH").into(),
             adapter: ctx.summary.one_line(),
             scene: serde_json::to_value(scene).context("recording the scene")?,
         })
@@ -539,7 +542,7 @@ fn load_record(
     };
     if record.identity != *identity {
         log::info!(
-            "{}: another scene, version or adapter; running again",
+            "{}: another scene, code or adapter; running again",
             path.display()
         );
         return None;
