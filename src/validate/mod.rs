@@ -54,7 +54,9 @@ pub struct ValidateArgs {
 }
 
 /// A validation scenario: a bundled scene and the overrides that make it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Recorded by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
 pub enum Scenario {
     Earth,
     Iss,
@@ -148,6 +150,19 @@ impl Scenario {
     }
 }
 
+impl From<Scenario> for &'static str {
+    fn from(s: Scenario) -> Self {
+        s.name()
+    }
+}
+
+impl TryFrom<String> for Scenario {
+    type Error = anyhow::Error;
+    fn try_from(name: String) -> Result<Self> {
+        Self::from_name(&name)
+    }
+}
+
 /// Where new osteoclasts appear relative to osteocytes (V5): mean distance
 /// (voxels) from each newborn osteoclast to the nearest apoptotic and to the
 /// nearest live osteocyte, and the same from surface voxels drawn evenly
@@ -172,7 +187,7 @@ impl Proximity {
 }
 
 /// One scenario run with one seed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ScenarioRun {
     pub scenario: Scenario,
     pub seed: u64,
@@ -398,7 +413,7 @@ pub fn validate_command(args: ValidateArgs) -> Result<()> {
             let earlier = if args.fresh {
                 None
             } else {
-                load_record(&dir, scenario, scene.seed, &identity)
+                load_record(&dir, scenario, &identity)
             };
             let run = match earlier {
                 Some(run) => {
@@ -510,27 +525,17 @@ impl RunIdentity {
     }
 }
 
-/// A finished run as a later validation reads it back: the figures of
-/// every row come from these fields alone.
+/// A finished run and what made it: the figures of every row come from
+/// the run alone.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct RunRecord {
     identity: RunIdentity,
-    dt_days: f64,
-    reports: Vec<StepReport>,
-    morph_start: Morphometry,
-    morph_end: Morphometry,
-    proximity: Option<Proximity>,
-    wall_s: f64,
+    run: ScenarioRun,
 }
 
 /// The run finished earlier in `dir`, if it was this very run; a record
 /// that is missing, unreadable or of another scene means running again.
-fn load_record(
-    dir: &Path,
-    scenario: Scenario,
-    seed: u64,
-    identity: &RunIdentity,
-) -> Option<ScenarioRun> {
+fn load_record(dir: &Path, scenario: Scenario, identity: &RunIdentity) -> Option<ScenarioRun> {
     let path = dir.join(RECORD);
     let bytes = std::fs::read(&path).ok()?;
     let record: RunRecord = match serde_json::from_slice(&bytes) {
@@ -540,23 +545,14 @@ fn load_record(
             return None;
         }
     };
-    if record.identity != *identity {
+    if record.identity != *identity || record.run.scenario != scenario {
         log::info!(
             "{}: another scene, code or adapter; running again",
             path.display()
         );
         return None;
     }
-    Some(ScenarioRun {
-        scenario,
-        seed,
-        dt_days: record.dt_days,
-        reports: record.reports,
-        morph_start: record.morph_start,
-        morph_end: record.morph_end,
-        proximity: record.proximity,
-        wall_s: record.wall_s,
-    })
+    Some(record.run)
 }
 
 /// A scenario's time series and plots, then its record, in `dir`.
@@ -583,12 +579,7 @@ fn write_scenario(dir: &Path, run: &ScenarioRun, identity: RunIdentity) -> Resul
     crate::io::plot::write_run_plots(&series.rows, dir)?;
     let record = RunRecord {
         identity,
-        dt_days: run.dt_days,
-        reports: run.reports.clone(),
-        morph_start: run.morph_start,
-        morph_end: run.morph_end,
-        proximity: run.proximity,
-        wall_s: run.wall_s,
+        run: run.clone(),
     };
     let json = serde_json::to_vec_pretty(&record).context("recording the run")?;
     write_atomic_bytes(&dir.join(RECORD), &json)
