@@ -573,15 +573,20 @@ fn measure_porous_lattices() {
         let mut s = MechSolver::new(&ctx, dims, 20.0, params).unwrap();
         let r = s.solve(&ctx, &lat.mineral, false).unwrap();
         eprintln!(
-            "{n}³: BV/TV {:.3}, {} solved, {} set aside, {} iterations, residual {:.2e}, \
-             E_app {:.1} MPa, {:.1} s",
+            "{n}³: BV/TV {:.3}, {} solved, {} set aside, {} iterations ({} on the host), \
+             residual {:.2e}, E_app {:.1} MPa, {:.1} s; history {:?}",
             lat.bv_tv(),
             r.voxels_solved,
             r.voxels_set_aside,
             r.iterations,
+            r.host_iterations,
             r.relative_residual,
             r.apparent_modulus_mpa,
-            r.wall_s
+            r.wall_s,
+            r.history
+                .iter()
+                .map(|(i, r)| format!("{i}:{r:.1e}"))
+                .collect::<Vec<_>>()
         );
     }
 }
@@ -758,4 +763,97 @@ fn iterative_refinement_reaches_a_tolerance_below_f32_precision() {
         err < 1e-7,
         "displacement differs from the f64 CG by {err:.2e}"
     );
+}
+
+/// The smoother's coefficients, run on scalar problems λ x = 1 (D̂ = 1),
+/// leave the residual T_m((θ − λ)/δ) / T_m(θ/δ): the Chebyshev polynomial
+/// of the target interval, computed here from its cosine form. From a
+/// given x (post-smoothing) the residual shrinks by the same factor.
+#[test]
+fn chebyshev_steps_follow_the_chebyshev_polynomial() {
+    use trabecula::mech::multigrid::chebyshev_steps;
+    let cheb = |m: u32, y: f64| -> f64 {
+        if y.abs() <= 1.0 {
+            (m as f64 * y.acos()).cos()
+        } else {
+            y.signum().powi(m as i32) * (m as f64 * y.abs().acosh()).cosh()
+        }
+    };
+    for (degree, ratio) in [(2, 16.0), (4, 16.0), (6, 8.0), (32, 1024.0)] {
+        let steps = chebyshev_steps(degree, ratio);
+        assert_eq!(steps.len(), degree as usize + 1);
+        let (lo, hi) = (1.0 / ratio, 1.0);
+        let (theta, delta) = ((hi + lo) / 2.0, (hi - lo) / 2.0);
+        for k in 0..=20 {
+            let lambda = lo + (hi - lo) * k as f64 / 20.0;
+            // Step 0 starts from x = 0, step 1 from a given x; 2.. follow either.
+            let run = |x0: f64| {
+                let first = if x0 == 0.0 { 0 } else { 1 };
+                let (mut x, mut d) = (x0, 0.0);
+                for st in std::iter::once(&steps[first]).chain(&steps[2..]) {
+                    let r = 1.0 - lambda * x;
+                    d = st.keep as f64 * d + st.gain as f64 * r;
+                    x += d;
+                }
+                1.0 - lambda * x
+            };
+            let expected = cheb(degree, (theta - lambda) / delta) / cheb(degree, theta / delta);
+            let bound = 1.0 / cheb(degree, theta / delta);
+            for x0 in [0.0, 0.37] {
+                let r0 = 1.0 - lambda * x0;
+                let got = run(x0);
+                assert!(
+                    (got - expected * r0).abs() < 1e-5 + 1e-4 * (expected * r0).abs(),
+                    "degree {degree}, λ {lambda}, x0 {x0}: residual {got}, expected {}",
+                    expected * r0
+                );
+                assert!(got.abs() <= bound * r0.abs() * (1.0 + 1e-4) + 1e-6);
+            }
+        }
+    }
+}
+
+/// The coarsest grid's inverse: A·A⁻¹ = I for an SPD matrix, and for a
+/// singular one (an unsupported chain of springs) a symmetric generalised
+/// inverse X with A X A = A.
+#[test]
+fn dense_inverse_of_spd_and_singular_matrices() {
+    use trabecula::mech::multigrid::spd_inverse;
+    let n = 24;
+    let b: Vec<f64> = (0..n * n).map(|i| hash01(i, 11) - 0.5).collect();
+    let mut a = vec![0f64; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            a[i * n + j] = (0..n).map(|k| b[k * n + i] * b[k * n + j]).sum::<f64>()
+                + if i == j { 0.1 } else { 0.0 };
+        }
+    }
+    let x = spd_inverse(&a, n);
+    for i in 0..n {
+        for j in 0..n {
+            let ax: f64 = (0..n).map(|k| a[i * n + k] * x[k * n + j]).sum();
+            let id = if i == j { 1.0 } else { 0.0 };
+            assert!((ax - id).abs() < 1e-8, "A·A⁻¹ [{i}][{j}] = {ax}");
+        }
+    }
+    // Springs of stiffness 1 + i between n free points: singular (translation).
+    let mut a = vec![0f64; n * n];
+    for i in 0..n - 1 {
+        let k = 1.0 + i as f64;
+        a[i * n + i] += k;
+        a[(i + 1) * n + i + 1] += k;
+        a[i * n + i + 1] -= k;
+        a[(i + 1) * n + i] -= k;
+    }
+    let x = spd_inverse(&a, n);
+    let mul = |p: &[f64], q: &[f64]| -> Vec<f64> {
+        (0..n * n)
+            .map(|ij| (0..n).map(|k| p[ij / n * n + k] * q[k * n + ij % n]).sum())
+            .collect()
+    };
+    let axa = mul(&mul(&a, &x), &a);
+    for ij in 0..n * n {
+        assert!((axa[ij] - a[ij]).abs() < 1e-8 * 24.0, "AXA ≠ A at {ij}");
+        assert_eq!(x[ij], x[ij % n * n + ij / n], "X not symmetric");
+    }
 }

@@ -11,6 +11,8 @@ struct MeshParams {
     clear: u32,        // jacobi_sweep: start from x = 0
     restart: u32,      // residual: also set p = z (restart CG)
     npart: u32,        // workgroups (partials) of a node-wide dispatch
+    lame: vec2<f32>,   // Lamé λ, μ of unit Young's modulus
+    _pad: vec2<u32>,
 }
 
 // Scalars of the CG iteration (pcg.wgsl writes them; the preconditioner reads `done`).
@@ -54,4 +56,27 @@ fn node_at(m: MeshParams, p: vec3<u32>) -> u32 {
 // Index of the workgroup in a (possibly 2-D folded) dispatch.
 fn group_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wid.x + wid.y * nwg.x;
+}
+
+// Block (a, b) of the unit hexahedron's stiffness (E = h = 1, 2×2×2 Gauss,
+// which integrates it exactly) times d, from its closed form: with
+// G_ij = ∫ ∂_i N_a ∂_j N_b dV, K_ab = λ G + μ Gᵀ + μ tr(G) I. Trilinear
+// shape functions factor per axis, so G_ii = s_i t_i m_j m_k and
+// G_ij = ¼ s_i t_j m_k ({i, j, k} = {0, 1, 2}), with s = ±1 the side of node
+// a on each axis, t that of b, and m = ∫ φ_a φ_b = ⅓ on the same side, ⅙
+// across. Computing it costs a few flops and no memory traffic.
+fn ke_block(lame: vec2<f32>, a: u32, b: u32, d: vec3<f32>) -> vec3<f32> {
+    let pa = vec3<u32>(a & 1u, (a >> 1u) & 1u, a >> 2u);
+    let pb = vec3<u32>(b & 1u, (b >> 1u) & 1u, b >> 2u);
+    let s = vec3<f32>(pa) * 2.0 - 1.0;
+    let t = vec3<f32>(pb) * 2.0 - 1.0;
+    let m = select(vec3<f32>(1.0 / 6.0), vec3<f32>(1.0 / 3.0), pa == pb);
+    let g = s * t * vec3<f32>(m.y * m.z, m.x * m.z, m.x * m.y);
+    let td = t * d;
+    let sd = s * d;
+    // G d and Gᵀ d off the diagonal.
+    let gd = 0.25 * s * vec3<f32>(td.y * m.z + td.z * m.y, td.x * m.z + td.z * m.x, td.x * m.y + td.y * m.x);
+    let gtd = 0.25 * t * vec3<f32>(sd.y * m.z + sd.z * m.y, sd.x * m.z + sd.z * m.x, sd.x * m.y + sd.y * m.x);
+    let diag = g * d;
+    return lame.x * (diag + gd) + lame.y * (diag + gtd + (g.x + g.y + g.z) * d);
 }

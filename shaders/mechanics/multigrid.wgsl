@@ -1,10 +1,13 @@
 // The CG preconditioner z = M⁻¹ r: Jacobi (one `jacobi_sweep` with clear = 1 and the
 // plain inverse diagonal) or a geometric multigrid V-cycle on the voxel
-// hierarchy (coarse voxel = 2×2×2 fine voxels, modulus their mean). The
-// cycle is a fixed symmetric linear map — equal damped-Jacobi sweeps before
-// and after the coarse correction, restriction the transpose of trilinear
-// prolongation — so M stays symmetric positive definite and plain PCG applies.
-// Every kernel leaves its output alone once the solve is done.
+// hierarchy (coarse voxel = 2×2×2 fine voxels, modulus their mean), smoothed
+// by Chebyshev iteration on D⁻¹K (`chebyshev_step`) and closed by an exact
+// solve on the coarsest grid (`coarse_solve`, a dense inverse). The cycle is
+// a fixed symmetric linear map — the same Chebyshev polynomial before and
+// after the coarse correction, restriction the transpose of trilinear
+// prolongation, a symmetric coarsest inverse — so M stays symmetric positive
+// definite and plain PCG applies. Every kernel leaves its output alone once
+// the solve is done.
 #import mechanics/mesh
 
 // The level being smoothed, or the coarse level of a transfer.
@@ -21,6 +24,22 @@
 @group(0) @binding(9) var<storage, read> ft: array<f32>;
 @group(0) @binding(10) var<storage, read_write> fx: array<f32>;
 @group(0) @binding(11) var<storage, read> S: Scalars;
+// Chebyshev smoothing: the last update direction and this step's coefficients.
+@group(0) @binding(12) var<storage, read_write> dir: array<f32>;
+@group(0) @binding(13) var<uniform> C: ChebyshevStep;
+// Coarsest solve: the inverse of K on the free dofs (row-major, nf × nf), the
+// free dofs in order, and per dof its row in the inverse (−1: not free).
+@group(0) @binding(14) var<storage, read> kinv: array<f32>;
+@group(0) @binding(15) var<storage, read> free_dofs: array<u32>;
+@group(0) @binding(16) var<storage, read> free_row: array<i32>;
+
+// Must be kept in sync with `ChebyshevStep` in src/mech/multigrid.rs.
+struct ChebyshevStep {
+    keep: f32,    // weight of the previous direction
+    gain: f32,    // weight of D⁻¹ (b − K x) (D⁻¹ already scaled by 1/λ_max)
+    clear: u32,   // 1: start from x = 0 (K x = 0, `t` not read)
+    _pad: u32,
+}
 
 // One damped-Jacobi sweep on the free dofs: x += ω D⁻¹ (b − K x); with
 // clear = 1 from x = 0 (x = ω D⁻¹ b, `t` not read). Fixed and inactive dofs
@@ -39,6 +58,49 @@ fn jacobi_sweep(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         }
         x[i] = v;
     }
+}
+
+// One step of the Chebyshev smoother on the free dofs:
+// d = keep·d + gain·D̂⁻¹(b − K x), x += d, with D̂ = λ_max·diag(K) (wdinv holds
+// 1/D̂). With clear = 1 the step starts from x = 0. Dispatch: nodes of the level.
+@compute @workgroup_size(WG)
+fn chebyshev_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let n = invocation_id(gid, nwg);
+    if n >= M.nodes.w || S.done == 1u { return; }
+    let f = flags[n];
+    let w = wdinv[n];
+    for (var c = 0u; c < 3u; c++) {
+        let i = 3u * n + c;
+        var d = 0.0;
+        var v = 0.0;
+        if is_free(f, c) {
+            if C.clear == 1u {
+                d = C.gain * w * b[i];
+                v = d;
+            } else {
+                d = C.keep * dir[i] + C.gain * w * (b[i] - t[i]);
+                v = x[i] + d;
+            }
+        }
+        dir[i] = d;
+        x[i] = v;
+    }
+}
+
+// x = K⁻¹ b on the free dofs of the coarsest level (0 elsewhere): one row of
+// the dense inverse per free dof. Dispatch: dofs (3 × nodes) of the level.
+@compute @workgroup_size(WG)
+fn coarse_solve(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = invocation_id(gid, nwg);
+    if i >= 3u * M.nodes.w || S.done == 1u { return; }
+    let row = free_row[i];
+    var acc = 0.0;
+    if row >= 0 {
+        let nf = arrayLength(&free_dofs);
+        let base = u32(row) * nf;
+        for (var j = 0u; j < nf; j++) { acc += kinv[base + j] * b[free_dofs[j]]; }
+    }
+    x[i] = acc;
 }
 
 // Trilinear weight of fine node p for the coarse node at p/2 (per axis: 1 on

@@ -10,8 +10,6 @@
 @group(0) @binding(1) var<storage, read> flags: array<u32>;
 // Per voxel: E·h (N/mm) of a solved element, 0 elsewhere.
 @group(0) @binding(2) var<storage, read> scale: array<f32>;
-// Unit element stiffness (E = h = 1), 24×24 row-major, dof 3a+c.
-@group(0) @binding(3) var<storage, read> ke: array<f32>;
 @group(0) @binding(4) var<storage, read> xin: array<f32>;
 @group(0) @binding(5) var<storage, read_write> yout: array<f32>;
 @group(0) @binding(6) var<storage, read_write> part: array<f32>;
@@ -21,16 +19,6 @@ var<workgroup> sh: array<f32, MAX_WG>;
 
 fn load3(i: u32) -> vec3<f32> {
     return vec3<f32>(xin[3u * i], xin[3u * i + 1u], xin[3u * i + 2u]);
-}
-
-// Row block (a, b) of the unit element matrix times d.
-fn ke_block(a: u32, b: u32, d: vec3<f32>) -> vec3<f32> {
-    let r = 72u * a + 3u * b; // row 3a, column 3b
-    return vec3<f32>(
-        ke[r] * d.x + ke[r + 1u] * d.y + ke[r + 2u] * d.z,
-        ke[r + 24u] * d.x + ke[r + 25u] * d.y + ke[r + 26u] * d.z,
-        ke[r + 48u] * d.x + ke[r + 49u] * d.y + ke[r + 50u] * d.z,
-    );
 }
 
 @compute @workgroup_size(WG)
@@ -59,7 +47,7 @@ fn apply(
                 var ea = vec3<f32>(0.0);
                 for (var b = 0u; b < 8u; b++) {
                     let nb = n0 + (b & 1u) + M.nodes.x * (((b >> 1u) & 1u) + M.nodes.y * (b >> 2u));
-                    ea += ke_block(a, b, load3(nb) - xa);
+                    ea += ke_block(M.lame, a, b, load3(nb) - xa);
                 }
                 acc += s * ea;
             }
@@ -101,7 +89,7 @@ fn sed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     var energy = 0.0;
     for (var a = 0u; a < 8u; a++) {
         var f = vec3<f32>(0.0);
-        for (var b = 0u; b < 8u; b++) { f += ke_block(a, b, d[b]); }
+        for (var b = 0u; b < 8u; b++) { f += ke_block(M.lame, a, b, d[b]); }
         energy += dot(d[a], f);
     }
     sed_out[v] = 0.5 * s * energy / (M.h_mm * M.h_mm * M.h_mm);

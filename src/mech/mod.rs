@@ -230,7 +230,6 @@ pub struct MechResult {
 /// GPU buffers of one lattice size; reused solve after solve.
 struct Buffers {
     params: [wgpu::Buffer; 3],
-    ke: wgpu::Buffer,
     flags: wgpu::Buffer,
     dinv: wgpu::Buffer,
     scale: wgpu::Buffer,
@@ -326,9 +325,7 @@ impl MechSolver {
         let nv: usize = dims.iter().product();
         let [gx, gy, _] = workgroups_for(nn as u32, wg);
         let npart = gx * gy;
-        let base = mesh_params(dims, voxel_size_um, npart);
-        let ke_unit = reference::element_stiffness(1.0, params.poisson, 1.0);
-        let ke: Vec<f32> = ke_unit.iter().flatten().map(|&k| k as f32).collect();
+        let base = mesh_params(dims, voxel_size_um, params.poisson, npart);
         let v3 = 12 * nn as u64;
         let buf = Buffers {
             params: [
@@ -336,7 +333,6 @@ impl MechSolver {
                 uniform_buffer(d, "mech params clear", &MeshParams { clear: 1, ..base }),
                 uniform_buffer(d, "mech params restart", &MeshParams { restart: 1, ..base }),
             ],
-            ke: storage_buffer_init(d, "mech ke", &ke),
             flags: storage_buffer_zeroed(d, "mech flags", 4 * nn as u64),
             dinv: storage_buffer_zeroed(d, "mech dinv", 4 * nn as u64),
             scale: storage_buffer_zeroed(d, "mech scale", 4 * nv as u64),
@@ -353,9 +349,9 @@ impl MechSolver {
         let b = &buf;
         let [pm, pm_clear, pm_restart] = &b.params;
         let bg = BindGroups {
-            apply_p: op.bind_apply(d, pm, &b.flags, &b.scale, &b.ke, &b.p, &b.q, &b.part),
-            apply_u: op.bind_apply(d, pm, &b.flags, &b.scale, &b.ke, &b.u, &b.q, &b.part),
-            sed: op.bind_sed(d, pm, &b.scale, &b.ke, &b.u, &b.sed),
+            apply_p: op.bind_apply(d, pm, &b.flags, &b.scale, &b.p, &b.q, &b.part),
+            apply_u: op.bind_apply(d, pm, &b.flags, &b.scale, &b.u, &b.q, &b.part),
+            sed: op.bind_sed(d, pm, &b.scale, &b.u, &b.sed),
             residual: pcg.residual.bind(d, &[pm, &b.flags, &b.r, &b.q, &b.rhs]),
             zdot: pcg
                 .zdot
@@ -388,7 +384,6 @@ impl MechSolver {
                 flags: &b.flags,
                 scale: &b.scale,
                 dinv: &b.dinv,
-                ke: &b.ke,
                 part: &b.part,
                 scalars: &b.scalars,
                 r: &b.r,
@@ -538,7 +533,7 @@ impl MechSolver {
         q.write_buffer(&self.buf.flags, 0, bytemuck::cast_slice(&mesh.flags));
         q.write_buffer(&self.buf.dinv, 0, bytemuck::cast_slice(&mesh.dinv));
         q.write_buffer(&self.buf.scale, 0, bytemuck::cast_slice(&mesh.scale));
-        self.pre.upload(ctx, &mesh, &self.params);
+        self.pre.upload(ctx, &self.mg, &mesh, &self.params);
         self.mesh = Some(mesh);
         self.solution.clear();
         Ok(())
@@ -986,9 +981,12 @@ fn check_params(p: &MechParams) -> Result<(), MechError> {
     Ok(())
 }
 
-fn mesh_params(dims: [usize; 3], voxel_size_um: f64, npart: u32) -> MeshParams {
+fn mesh_params(dims: [usize; 3], voxel_size_um: f64, poisson: f64, npart: u32) -> MeshParams {
     let [nx, ny, nz] = dims.map(|d| d as u32);
+    let (lambda, mu) = reference::lame(1.0, poisson);
     MeshParams {
+        lame: [lambda as f32, mu as f32],
+        _pad: [0; 2],
         vox: [nx, ny, nz, nx * ny * nz],
         nodes: [nx + 1, ny + 1, nz + 1, (nx + 1) * (ny + 1) * (nz + 1)],
         h_mm: (voxel_size_um / 1000.0) as f32,

@@ -25,7 +25,6 @@ impl Operator {
                     (0, Uniform),
                     (1, StorageRead),
                     (2, StorageRead),
-                    (3, StorageRead),
                     (4, StorageRead),
                     (5, StorageWrite),
                     (6, StorageWrite),
@@ -39,7 +38,6 @@ impl Operator {
                 &[
                     (0, Uniform),
                     (2, StorageRead),
-                    (3, StorageRead),
                     (4, StorageRead),
                     (7, StorageWrite),
                 ],
@@ -56,13 +54,11 @@ impl Operator {
         params: &wgpu::Buffer,
         flags: &wgpu::Buffer,
         scale: &wgpu::Buffer,
-        ke: &wgpu::Buffer,
         x: &wgpu::Buffer,
         y: &wgpu::Buffer,
         part: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        self.apply
-            .bind(device, &[params, flags, scale, ke, x, y, part])
+        self.apply.bind(device, &[params, flags, scale, x, y, part])
     }
 
     /// Bind group for `sed`: per-voxel SED (MPa) of displacement `u`.
@@ -71,10 +67,9 @@ impl Operator {
         device: &wgpu::Device,
         params: &wgpu::Buffer,
         scale: &wgpu::Buffer,
-        ke: &wgpu::Buffer,
         u: &wgpu::Buffer,
         sed: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        self.sed.bind(device, &[params, scale, ke, u, sed])
+        self.sed.bind(device, &[params, scale, u, sed])
     }
 }
