@@ -223,3 +223,18 @@ fn a_volume_file_can_be_the_lattice() {
     // Voxel size from the header: Tb.Th = 6 voxels × 10 µm.
     assert!((first[7] - 60.0).abs() <= 10.0, "Tb.Th {}", first[7]);
 }
+
+#[test]
+fn a_missing_scene_file_error_reads_naturally() {
+    let out = Command::new(common::bin())
+        .args(["run", "/nonexistent/s.toml", "--out", "/nonexistent/never"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("error: /nonexistent/s.toml: cannot read the scene: "),
+        "{err}"
+    );
+    assert!(!err.contains("``"), "{err}");
+}

@@ -196,3 +196,27 @@ gravity = 0.38
     assert_eq!(e.key, "loading.phases[2].gravity");
     assert!(e.location.starts_with("p.toml:13:"), "{e}");
 }
+
+#[test]
+fn file_level_errors_have_no_empty_key() {
+    let e = scene::load(std::path::Path::new("/nonexistent/s.toml"), &[]).unwrap_err();
+    assert_eq!(e.key, "");
+    let text = e.to_string();
+    assert!(
+        text.starts_with("/nonexistent/s.toml: cannot read the scene: "),
+        "{text}"
+    );
+    assert!(!text.contains("``"), "{text}");
+
+    let e = scene::parse("name = = 1\n", "s.toml", &[]).unwrap_err();
+    let text = e.to_string();
+    assert!(text.starts_with("s.toml:1:8: not valid TOML: "), "{text}");
+    assert!(!text.contains("``"), "{text}");
+    // A key at fault is still named.
+    let e = scene::parse(GOOD, "s.toml", &["lattice.bv_tv=1.5".into()]).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("--set lattice.bv_tv=1.5: `lattice.bv_tv`: "),
+        "{e}"
+    );
+}

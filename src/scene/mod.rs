@@ -21,15 +21,29 @@ use std::path::{Path, PathBuf};
 use location::{line_col, span_of};
 
 /// A scene problem, with where it is.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{location}: `{key}`: {message}")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SceneError {
     /// `file:line:column`, `file`, or `--set key=value`.
     pub location: String,
-    /// Dotted key path, e.g. `lattice.bv_tv`.
+    /// Dotted key path, e.g. `lattice.bv_tv`; empty for a problem of the
+    /// whole file (unreadable, not TOML, not a scene).
     pub key: String,
     pub message: String,
 }
+
+/// `s.toml:9:1: `lattice.bv_tv`: message`, or `s.toml: message` when no key
+/// is at fault.
+impl std::fmt::Display for SceneError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.location, self.message)
+        } else {
+            write!(f, "{}: `{}`: {}", self.location, self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for SceneError {}
 
 /// An error found while validating a scene, before its place is known.
 #[derive(Debug, Clone)]
