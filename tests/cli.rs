@@ -238,3 +238,40 @@ fn a_missing_scene_file_error_reads_naturally() {
     );
     assert!(!err.contains("``"), "{err}");
 }
+
+#[test]
+fn a_scene_file_that_names_nothing_exits_2_and_writes_nothing() {
+    let demo_text = std::fs::read_to_string(demo()).unwrap();
+    let truncated = &demo_text[..demo_text.find("[lattice]").unwrap()];
+    for (text, lacks) in [
+        ("", "empty"),
+        ("# nothing here\n\n", "names nothing"),
+        (truncated, "lacks a `[lattice]` section"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let scene = dir.path().join("s.toml");
+        std::fs::write(&scene, text).unwrap();
+        // Small and short, so that a scene wrongly accepted fails fast.
+        let out = Command::new(common::bin())
+            .current_dir(dir.path())
+            .args(["run", "s.toml", "--days", "1", "--set"])
+            .args([
+                "lattice.dims=[16,16,16]",
+                "--set",
+                "mechanics.model=uniform",
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text:?}: {err}");
+        assert!(
+            err.contains("error: s.toml: ") && err.contains(lacks) && err.contains("[lattice]"),
+            "{text:?}: {err}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["s.toml"], "no output folder");
+    }
+}
