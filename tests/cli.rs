@@ -275,3 +275,108 @@ fn a_scene_file_that_names_nothing_exits_2_and_writes_nothing() {
         assert_eq!(left, ["s.toml"], "no output folder");
     }
 }
+
+/// A MetaImage volume of `dims` uint8 voxels, all 0 (no bone), 20 µm.
+fn write_empty_volume(path: &std::path::Path, dims: [usize; 3]) {
+    trabecula::io::mhd::Volume {
+        dims,
+        spacing_mm: [0.02; 3],
+        data: trabecula::io::mhd::VolumeData::U8(vec![0; dims.iter().product()]),
+    }
+    .write(path)
+    .unwrap();
+}
+
+const UNDEFINED_WITHOUT_BONE: [&str; 5] = [
+    "bs_bv_per_mm",
+    "tb_th_um",
+    "tb_sp_um",
+    "tb_n_per_mm",
+    "conn_d_per_mm3",
+];
+
+#[test]
+fn morph_of_a_volume_with_no_bone_says_undefined() {
+    let dir = tempfile::tempdir().unwrap();
+    let vol = dir.path().join("empty.mhd");
+    write_empty_volume(&vol, [20, 20, 20]);
+
+    let out = Command::new(common::bin())
+        .args(["morph", "--json", "--volume"])
+        .arg(&vol)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no bone") && err.contains("undefined"),
+        "a warning: {err}"
+    );
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(m["bv_tv"], 0.0);
+    for key in UNDEFINED_WITHOUT_BONE {
+        assert_eq!(m[key], serde_json::Value::Null, "{key}: {m}");
+    }
+
+    let out = Command::new(common::bin())
+        .args(["morph", "--volume"])
+        .arg(&vol)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for key in UNDEFINED_WITHOUT_BONE {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{key}:")))
+            .unwrap_or_else(|| panic!("no {key} in {text}"));
+        assert!(line.ends_with(" undefined"), "{line}");
+    }
+    assert!(text.contains("bv_tv:          0.0000"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no bone"));
+}
+
+#[test]
+fn a_run_with_no_bone_leaves_morphometry_cells_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    write_empty_volume(&dir.path().join("empty.mhd"), [12, 12, 12]);
+    std::fs::write(
+        dir.path().join("scene.toml"),
+        "name = \"gone\"\ndays = 2\n[lattice]\nsource = \"volume\"\nvolume = \"empty.mhd\"\n\
+         threshold = 128\n[mechanics]\nmodel = \"uniform\"\n",
+    )
+    .unwrap();
+    let out = Command::new(common::bin())
+        .arg("run")
+        .arg(dir.path().join("scene.toml"))
+        .arg("--out")
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("no bone") && err.contains("undefined"),
+        "{err}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("NaN"), "{stdout}");
+
+    let csv = std::fs::read_to_string(dir.path().join("run/timeseries.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3, "day 0 and two steps");
+    for row in &rows {
+        assert_eq!(row.len(), header.len());
+        let cell = |c: &str| row[header.iter().position(|h| *h == c).unwrap()];
+        assert_eq!(cell("bv_tv"), "0");
+        for key in UNDEFINED_WITHOUT_BONE {
+            assert_eq!(cell(key), "", "{key} in {row:?}");
+        }
+    }
+    // The time series reads back (summaries, plots, resume).
+    let cols =
+        trabecula::io::plot::Columns::read_csv(&dir.path().join("run/timeseries.csv")).unwrap();
+    assert!(cols.get("tb_sp_um").unwrap().iter().all(|v| v.is_nan()));
+}

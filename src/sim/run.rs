@@ -161,7 +161,11 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
         .context("writing lattice_start.mhd")?;
     record.osteocytes_seeded = sim.state.cell(CellType::Osteocyte).len;
     let morph = if scene.outputs.morphometry {
-        lattice_morphometry(&lat)
+        let m = lattice_morphometry(&lat);
+        if !m.has_bone() {
+            warn_no_bone(0.0);
+        }
+        m
     } else {
         super::metrics::unmeasured()
     };
@@ -319,7 +323,11 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
         let day = report.day;
         let due = morph_every > 0.0 && day - p.last_morph_day >= morph_every - 1e-9;
         if morph_on && (due || step == steps) {
+            let had_bone = p.morph.has_bone();
             p.morph = lattice_morphometry(&p.sim.read_lattice(ctx));
+            if had_bone && !p.morph.has_bone() {
+                warn_no_bone(day);
+            }
             // The final forced measurement is not part of the schedule.
             if due {
                 p.last_morph_day = day;
@@ -493,6 +501,14 @@ pub fn rows_from_csv(text: &str) -> Result<Vec<Metrics>> {
             wall_s: wall[i],
         })
         .collect())
+}
+
+/// Says once, when the bone is gone, why morphometry cells are empty.
+fn warn_no_bone(day: f64) {
+    log::warn!(
+        "day {day}: no bone left; {} are undefined from here (empty cells in timeseries.csv)",
+        Morphometry::UNDEFINED_WITHOUT_BONE.join(", ")
+    );
 }
 
 fn write_record(dir: &Path, record: &RunRecord) -> Result<()> {
