@@ -148,6 +148,11 @@ fn main() -> ExitCode {
         .format_target(false)
         .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::View(_)) {
+        // SAFETY: no other thread exists yet (logging and argument parsing
+        // start none).
+        unsafe { trabecula::gpu::context::quiet_display_probes() };
+    }
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -380,3 +380,21 @@ fn a_run_with_no_bone_leaves_morphometry_cells_empty() {
         trabecula::io::plot::Columns::read_csv(&dir.path().join("run/timeseries.csv")).unwrap();
     assert!(cols.get("tb_sp_um").unwrap().iter().all(|v| v.is_nan()));
 }
+
+#[test]
+fn info_without_a_display_prints_no_error() {
+    let out = Command::new(common::bin())
+        .arg("info")
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("DISPLAY")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        !err.lines().any(|l| l.to_lowercase().contains("error")),
+        "stderr: {err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("adapter:"));
+}
