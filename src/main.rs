@@ -14,6 +14,7 @@ use trabecula::io::mhd::Volume;
 use trabecula::lattice::Lattice;
 use trabecula::scene::{self, SceneError};
 use trabecula::sim::{Interrupted, RunOptions, resume_run, run_scene};
+use trabecula::stop::StoppedInSetup;
 
 const DEFAULT_SCENE: &str = "scenes/demo.toml";
 
@@ -159,6 +160,7 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             // Bad input and a missing adapter are the user's to fix: exit 2.
             if e.downcast_ref::<Interrupted>().is_some()
+                || e.downcast_ref::<StoppedInSetup>().is_some()
                 || e.downcast_ref::<trabecula::batch::SweepStopped>().is_some()
             {
                 // The conventional status of a run stopped by SIGINT.

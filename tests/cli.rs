@@ -398,3 +398,232 @@ fn info_without_a_display_prints_no_error() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("adapter:"));
 }
+
+/// Starts `trabecula run` with `args`, waits for a stderr line containing
+/// `cue`, lets it go on `delay`, sends SIGTERM and returns (exit status,
+/// seconds from the signal to the exit, stderr).
+fn sigterm_after(
+    args: &[&str],
+    cue: &str,
+    delay: std::time::Duration,
+) -> (std::process::ExitStatus, f64, String) {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(common::bin())
+        .arg("run")
+        .args(args)
+        .env("RUST_LOG", "info,trabecula=debug")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let started = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(600)) {
+            Ok(line) if line.contains(cue) => break,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no {cue:?} on stderr after {:?}: {e}", started.elapsed());
+            }
+        }
+    }
+    std::thread::sleep(delay);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run ended before the signal"
+    );
+    let signalled = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if signalled.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("still running 120 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let secs = signalled.elapsed().as_secs_f64();
+    eprintln!("{cue:?} + {delay:?}, SIGTERM: {status} after {secs:.2} s");
+    (status, secs, reader.join().unwrap())
+}
+
+#[test]
+fn sigterm_during_lattice_generation_stops_the_run_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let demo = demo();
+    let (status, secs, err) = sigterm_after(
+        &[
+            demo.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            "lattice.dims=[96,96,96]",
+            "--set",
+            "mechanics.model=uniform",
+        ],
+        // Logged just before the lattice is built.
+        "adapter:",
+        std::time::Duration::from_millis(300),
+    );
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(secs < 10.0, "{secs:.1} s from SIGTERM to exit");
+    assert!(
+        err.contains("stopped during lattice generation, before day 0")
+            && err.contains("nothing to checkpoint"),
+        "{err}"
+    );
+    assert!(!out.join("lattice_start.mhd").exists());
+    assert!(!out.join("checkpoints").exists());
+}
+
+#[test]
+fn sigterm_while_settling_the_signals_stops_the_run_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let demo = demo();
+    let (status, secs, err) = sigterm_after(
+        &[
+            demo.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            "lattice.dims=[96,96,96]",
+            "--set",
+            "mechanics.model=uniform",
+        ],
+        "settling the signals",
+        std::time::Duration::from_millis(500),
+    );
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(secs < 10.0, "{secs:.1} s from SIGTERM to exit");
+    assert!(
+        err.contains("stopped during settling the signals before seeding, before day 0")
+            && err.contains("nothing to checkpoint"),
+        "{err}"
+    );
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["status"], "interrupted");
+}
+
+#[test]
+fn sigterm_during_the_spin_up_stops_the_run_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let demo = demo();
+    let (status, secs, err) = sigterm_after(
+        &[
+            demo.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            "lattice.dims=[48,48,48]",
+            "--set",
+            "mechanics.model=uniform",
+            "--set",
+            "spin_up_days=200",
+        ],
+        "spin-up: 200 days",
+        std::time::Duration::from_millis(1500),
+    );
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(secs < 10.0, "{secs:.1} s from SIGTERM to exit");
+    assert!(
+        err.contains("stopped during the spin-up (") && err.contains("nothing to checkpoint"),
+        "{err}"
+    );
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["status"], "interrupted");
+    assert!(!out.join("lattice_start.mhd").exists());
+}
+
+#[test]
+fn sigterm_during_day_0_checkpoints_day_0_and_resumes_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo();
+    let args = |out: &std::path::Path| -> Vec<String> {
+        [
+            demo.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--days",
+            "2",
+            "--set",
+            "lattice.dims=[64,64,64]",
+            "--set",
+            "mechanics.model=uniform",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    // Stopped while measuring day 0: the state is whole, so it is checkpointed.
+    let stopped = dir.path().join("stopped");
+    let a = args(&stopped);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let (status, secs, err) = sigterm_after(
+        &a,
+        "day-0 morphometry",
+        std::time::Duration::from_millis(50),
+    );
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(secs < 10.0, "{secs:.1} s from SIGTERM to exit");
+    assert!(
+        err.contains("stopped at day 0; checkpoint ")
+            && err.contains("continue with `trabecula resume"),
+        "{err}"
+    );
+    let out = Command::new(common::bin())
+        .arg("resume")
+        .arg(&stopped)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let whole = dir.path().join("whole");
+    let out = Command::new(common::bin())
+        .arg("run")
+        .args(args(&whole))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = |d: &std::path::Path| std::fs::read(d.join("lattice_end.raw")).unwrap();
+    assert!(raw(&stopped) == raw(&whole), "end lattices differ");
+    // Every column but the wall time (the last).
+    let series = |d: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(d.join("timeseries.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect()
+    };
+    assert_eq!(series(&stopped), series(&whole));
+}
