@@ -511,13 +511,13 @@ fn sigterm_while_settling_the_signals_stops_the_run_promptly() {
             "--set",
             "mechanics.model=uniform",
         ],
-        "settling the signals",
+        "settling the basal signals",
         std::time::Duration::from_millis(500),
     );
     assert_eq!(status.code(), Some(130), "{err}");
     assert!(secs < 10.0, "{secs:.1} s from SIGTERM to exit");
     assert!(
-        err.contains("stopped during settling the signals before seeding, before day 0")
+        err.contains("stopped during settling the basal signals, before day 0")
             && err.contains("nothing to checkpoint"),
         "{err}"
     );

@@ -245,7 +245,7 @@ impl Simulation {
         let per_cell = sim.state.n_voxels as f64 / n_ocy;
         sim.rankl_source = per_cell * sim.signals().rankl_decay_per_day.unwrap();
         sim.sclerostin_source = per_cell * sim.signals().sclerostin_decay_per_day.unwrap();
-        log::debug!("settling the signals before seeding");
+        log::debug!("settling the basal signals");
         sim.spin_up_signals(ctx, stop)?;
         sim.seed_surface_cells(ctx)?;
         sim.spin_up(ctx, stop)?;
@@ -661,7 +661,7 @@ impl Simulation {
         let p = uniform_buffer(&ctx.device, "spin-up params", &params);
         // A few days of sweeps: enough to settle the basal fields from zero.
         let chunk = self.sweeps_per_step();
-        let stage = || "settling the signals before seeding".to_string();
+        let stage = || "settling the basal signals".to_string();
         let mut enc = encoder(ctx);
         self.record_sensing_and_signals(ctx, &mut enc, &p, chunk, true);
         ctx.submit_and_wait(enc);
