@@ -14,4 +14,5 @@ pub mod scan;
 pub mod scene;
 pub mod signals;
 pub mod sim;
+pub mod stop;
 pub mod validate;

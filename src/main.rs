@@ -14,6 +14,7 @@ use trabecula::io::mhd::Volume;
 use trabecula::lattice::Lattice;
 use trabecula::scene::{self, SceneError};
 use trabecula::sim::{Interrupted, RunOptions, resume_run, run_scene};
+use trabecula::stop::StoppedInSetup;
 
 const DEFAULT_SCENE: &str = "scenes/demo.toml";
 
@@ -148,12 +149,18 @@ fn main() -> ExitCode {
         .format_target(false)
         .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::View(_)) {
+        // SAFETY: no other thread exists yet (logging and argument parsing
+        // start none).
+        unsafe { trabecula::gpu::context::quiet_display_probes() };
+    }
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             // Bad input and a missing adapter are the user's to fix: exit 2.
             if e.downcast_ref::<Interrupted>().is_some()
+                || e.downcast_ref::<StoppedInSetup>().is_some()
                 || e.downcast_ref::<trabecula::batch::SweepStopped>().is_some()
             {
                 // The conventional status of a run stopped by SIGINT.
@@ -309,15 +316,25 @@ fn run(
     opts.stop = Some(stop_flag()?);
     let summary = run_scene(&ctx, &scene, &opts)?;
     println!(
-        "{}: {} days, BV/TV {:.4} → {:.4}, Tb.Th {:.1} µm, {:.1} s",
+        "{}: {} days, BV/TV {:.4} → {:.4}, Tb.Th {} µm, {:.1} s",
         summary.out_dir.display(),
         scene.days,
         summary.first.bv_tv,
         summary.last.bv_tv,
-        summary.last.tb_th_um,
+        defined_or_undefined(summary.last.tb_th_um, 1),
         summary.timings.total_s
     );
     Ok(())
+}
+
+/// `v` with `decimals` decimals, or `undefined` for NaN (morphometry of no
+/// bone, or not measured); JSON writes it as `null`, CSV as an empty cell.
+fn defined_or_undefined(v: f64, decimals: usize) -> String {
+    if v.is_finite() {
+        format!("{v:.decimals$}")
+    } else {
+        "undefined".to_string()
+    }
 }
 
 /// A flag set by SIGINT or SIGTERM; a second signal exits at once.
@@ -388,8 +405,17 @@ fn morph(path: &Path, voxel_um: Option<f64>, threshold: Option<f64>, json: bool)
             .map_err(anyhow::Error::msg)
             .with_context(|| path.display().to_string())?,
     };
-    let lattice = Lattice::from_volume(&volume, Some(threshold.unwrap_or(0.5)), voxel_um);
+    let threshold = threshold.unwrap_or(0.5);
+    let lattice = Lattice::from_volume(&volume, Some(threshold), voxel_um);
     let m = trabecula::sim::metrics::lattice_morphometry(&lattice);
+    if !m.has_bone() {
+        log::warn!(
+            "{}: no voxel reaches the threshold {threshold}: no bone, so {} are undefined",
+            path.display(),
+            trabecula::morph::Morphometry::UNDEFINED_WITHOUT_BONE.join(", ")
+        );
+    }
+    let text = defined_or_undefined;
     if json {
         println!("{}", serde_json::to_string_pretty(&m)?);
     } else {
@@ -398,12 +424,12 @@ fn morph(path: &Path, voxel_um: Option<f64>, threshold: Option<f64>, json: bool)
             path.display(),
             volume.dims
         );
-        println!("bv_tv:          {:.4}", m.bv_tv);
-        println!("bs_bv_per_mm:   {:.3}", m.bs_bv_per_mm);
-        println!("tb_th_um:       {:.1}", m.tb_th_um);
-        println!("tb_sp_um:       {:.1}", m.tb_sp_um);
-        println!("tb_n_per_mm:    {:.3}", m.tb_n_per_mm);
-        println!("conn_d_per_mm3: {:.2}", m.conn_d_per_mm3);
+        println!("bv_tv:          {}", text(m.bv_tv, 4));
+        println!("bs_bv_per_mm:   {}", text(m.bs_bv_per_mm, 3));
+        println!("tb_th_um:       {}", text(m.tb_th_um, 1));
+        println!("tb_sp_um:       {}", text(m.tb_sp_um, 1));
+        println!("tb_n_per_mm:    {}", text(m.tb_n_per_mm, 3));
+        println!("conn_d_per_mm3: {}", text(m.conn_d_per_mm3, 2));
     }
     Ok(())
 }

@@ -396,3 +396,33 @@ fn timing_128() {
     time("bone_surface_area", || bone_surface_area(&v, dims));
     time("delta_chi (incl. χ)", || delta_chi(&v, dims));
 }
+
+#[test]
+fn no_bone_leaves_the_structure_indices_undefined() {
+    let m = morphometry(&[false; 20 * 20 * 20], [20, 20, 20], 20.0);
+    assert_eq!(m.bv_tv, 0.0);
+    assert_eq!((m.euler_characteristic, m.delta_chi), (0, 0.0));
+    assert!(!m.has_bone());
+    for (name, v) in [
+        ("bs_bv_per_mm", m.bs_bv_per_mm),
+        ("tb_th_um", m.tb_th_um),
+        ("tb_sp_um", m.tb_sp_um),
+        ("tb_n_per_mm", m.tb_n_per_mm),
+        ("conn_d_per_mm3", m.conn_d_per_mm3),
+    ] {
+        assert!(v.is_nan(), "{name} = {v} for a volume with no bone");
+    }
+    // JSON says null, and reads back.
+    let json = serde_json::to_value(m).unwrap();
+    assert_eq!(json["tb_sp_um"], serde_json::Value::Null);
+    assert_eq!(json["bv_tv"], 0.0);
+    let back: trabecula::morph::Morphometry = serde_json::from_value(json).unwrap();
+    assert!(back.conn_d_per_mm3.is_nan() && back.bv_tv == 0.0);
+
+    // One bone voxel is bone: everything defined.
+    let mut one = vec![false; 20 * 20 * 20];
+    one[4210] = true;
+    let m = morphometry(&one, [20, 20, 20], 20.0);
+    assert!(m.has_bone());
+    assert!(m.tb_th_um.is_finite() && m.tb_sp_um.is_finite() && m.conn_d_per_mm3.is_finite());
+}

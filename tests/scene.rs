@@ -196,3 +196,88 @@ gravity = 0.38
     assert_eq!(e.key, "loading.phases[2].gravity");
     assert!(e.location.starts_with("p.toml:13:"), "{e}");
 }
+
+#[test]
+fn file_level_errors_have_no_empty_key() {
+    let e = scene::load(std::path::Path::new("/nonexistent/s.toml"), &[]).unwrap_err();
+    assert_eq!(e.key, "");
+    let text = e.to_string();
+    assert!(
+        text.starts_with("/nonexistent/s.toml: cannot read the scene: "),
+        "{text}"
+    );
+    assert!(!text.contains("``"), "{text}");
+
+    let e = scene::parse("name = = 1\n", "s.toml", &[]).unwrap_err();
+    let text = e.to_string();
+    assert!(text.starts_with("s.toml:1:8: not valid TOML: "), "{text}");
+    assert!(!text.contains("``"), "{text}");
+    // A key at fault is still named.
+    let e = scene::parse(GOOD, "s.toml", &["lattice.bv_tv=1.5".into()]).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("--set lattice.bv_tv=1.5: `lattice.bv_tv`: "),
+        "{e}"
+    );
+}
+
+/// Writes `text` as `name` in a fresh folder and loads it.
+fn load_text(
+    text: &[u8],
+    name: &str,
+) -> (
+    tempfile::TempDir,
+    String,
+    Result<scene::Scene, scene::SceneError>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    let r = scene::load(&path, &[]);
+    (dir, path.display().to_string(), r)
+}
+
+#[test]
+fn a_file_that_names_no_scene_is_refused() {
+    for (text, what) in [
+        ("", "empty"),
+        ("# a comment\n\n   \n# another\n", "names nothing"),
+        ("name = \"t\"\nseed = 7\n", "lacks a `[lattice]` section"),
+        ("[lattice]\ndims = [32, 32, 32]\n", "lacks `name`"),
+    ] {
+        let (_dir, path, r) = load_text(text.as_bytes(), "s.toml");
+        let e = r.expect_err(text);
+        assert_eq!(e.location, path, "{e}");
+        assert_eq!(e.key, "", "{e}");
+        assert!(e.message.contains(what), "{text:?}: {e}");
+        assert!(
+            e.message.contains("`name = \"...\"`") && e.message.contains("`[lattice]`"),
+            "{e}"
+        );
+        assert!(e.to_string().starts_with(&format!("{path}: the ")), "{e}");
+    }
+    // Overrides change a scene; they do not make one.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.toml");
+    std::fs::write(&path, "").unwrap();
+    let sets = ["name=x".to_string(), "lattice.dims=[16,16,16]".to_string()];
+    assert!(scene::load(&path, &sets).is_err());
+}
+
+#[test]
+fn every_truncation_of_a_bundled_scene_before_its_lattice_is_refused() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/demo.toml");
+    let full = std::fs::read(&path).unwrap();
+    let text = String::from_utf8(full.clone()).unwrap();
+    // Up to the `]` that closes `[lattice]`: past it the prefix is a scene.
+    let end = text.find("[lattice]").unwrap() + "[lattice]".len() - 1;
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.toml");
+    for len in 0..=end {
+        std::fs::write(&cut, &full[..len]).unwrap();
+        let e = scene::load(&cut, &[]).expect_err(&String::from_utf8_lossy(&full[..len]));
+        assert!(e.location.starts_with(&cut.display().to_string()), "{e}");
+    }
+    std::fs::write(&cut, &full).unwrap();
+    scene::load(&cut, &[]).unwrap();
+}

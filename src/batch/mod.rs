@@ -26,6 +26,7 @@ use crate::io::write_atomic_bytes;
 use crate::scene::Scene;
 use crate::sim::state::SimState;
 use crate::sim::{Interrupted, RunOptions, checkpoint, resume_run, run_scene};
+use crate::stop::StoppedInSetup;
 
 /// What each run folder records about its place in the sweep.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -252,7 +253,10 @@ fn run_one(
             );
             Outcome::Finished
         }
-        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<Interrupted>().is_some()
+                || e.downcast_ref::<StoppedInSetup>().is_some() =>
+        {
             log::warn!("run {} {}: {e:#}", spec.index, spec.dir_name);
             Outcome::Stopped
         }

@@ -1,9 +1,18 @@
 //! Adapter selection and device creation.
 //!
-//! The adapter honours `WGPU_BACKEND` (e.g. `vulkan`, `gl`); among the
-//! adapters found, a hardware GPU is preferred over a software one. The device
-//! is created with the adapter's own limits, so the engine can plan lattice
-//! sizes against what this adapter really offers.
+//! The adapter honours `WGPU_BACKEND` (e.g. `vulkan`, `gl`); without it the
+//! primary backends (Vulkan, Metal, DX12) are asked first and OpenGL only
+//! when they offer no adapter, so a machine with Vulkan never initialises
+//! EGL (whose failed hardware probe logs an error). Among the adapters found,
+//! a hardware GPU is preferred over a software one. The device is created
+//! with the adapter's own limits, so the engine can plan lattice sizes
+//! against what this adapter really offers.
+//!
+//! Headless commands (all but the viewer) also call
+//! [`quiet_display_probes`] first: Mesa's Vulkan device-select layer
+//! otherwise connects to a Wayland display while listing devices, and
+//! libwayland prints `error: XDG_RUNTIME_DIR is invalid or not set in the
+//! environment.` on a machine without one.
 
 use serde::Serialize;
 
@@ -65,6 +74,35 @@ impl AdapterSummary {
     }
 }
 
+/// Environment variables with which the user chose a device through Mesa's
+/// Vulkan device-select layer; [`quiet_display_probes`] leaves the layer on
+/// when one is set.
+const DEVICE_SELECT_VARS: [&str; 3] = ["MESA_VK_DEVICE_SELECT", "DRI_PRIME", "NODEVICE_SELECT"];
+
+/// Turns off Mesa's Vulkan device-select layer (`NODEVICE_SELECT=1`) for a
+/// process that presents nothing, unless the user configured it. The layer
+/// orders devices by the display they drive: because wgpu enables
+/// `VK_KHR_wayland_surface`, it connects to a Wayland display while
+/// listing physical devices, and without one libwayland writes
+/// `error: XDG_RUNTIME_DIR is invalid or not set in the environment.` to
+/// stderr, once per listing. A headless command has no display to match,
+/// and [`GpuContext::new`] picks its adapter itself (hardware first).
+///
+/// # Safety
+///
+/// Sets an environment variable: call it before any other thread exists
+/// (first thing in `main`).
+pub unsafe fn quiet_display_probes() {
+    if DEVICE_SELECT_VARS
+        .iter()
+        .all(|v| std::env::var_os(v).is_none())
+    {
+        // SAFETY: the caller guarantees no other thread reads or writes
+        // the environment meanwhile.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
+}
+
 /// The adapter, device and queue every kernel records into.
 pub struct GpuContext {
     pub adapter: wgpu::Adapter,
@@ -96,7 +134,26 @@ impl GpuContext {
     }
 
     async fn new_async() -> Result<Self, GpuError> {
-        let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if wgpu::Backends::from_env().is_some() {
+            return Self::with_backends(None).await;
+        }
+        // OpenGL is the fallback: initialising EGL where Vulkan works only
+        // costs time and logs the failed probes of its hardware drivers.
+        match Self::with_backends(Some(wgpu::Backends::PRIMARY)).await {
+            Err(GpuError::NoAdapter { .. }) => {
+                Self::with_backends(Some(!wgpu::Backends::PRIMARY)).await
+            }
+            r => r,
+        }
+    }
+
+    /// The preferred adapter of an instance with the environment's settings
+    /// (`WGPU_BACKEND` and the rest), its backends narrowed to `only`.
+    async fn with_backends(only: Option<wgpu::Backends>) -> Result<Self, GpuError> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if let Some(only) = only {
+            desc.backends &= only;
+        }
         let backends = desc.backends;
         let instance = wgpu::Instance::new(desc);
         Self::from_instance(&instance, backends, None).await

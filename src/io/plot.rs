@@ -47,7 +47,9 @@ impl Columns {
     }
 
     /// Parses a CSV with a header row of column names and numeric cells
-    /// (`nan` allowed).
+    /// (`nan` allowed); an empty cell is NaN in a morphometry column
+    /// ([`Metrics::MORPHOMETRY_COLUMNS`]: undefined or unmeasured) and an
+    /// error elsewhere (a cut row).
     pub fn read_csv(path: &Path) -> Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -73,11 +75,15 @@ impl Columns {
                     header.len()
                 );
             }
-            for (col, cell) in cols.iter_mut().zip(cells) {
-                let v = cell
-                    .trim()
-                    .parse::<f64>()
-                    .map_err(|_| anyhow!("row {}: {:?} is not a number", i + 2, cell.trim()))?;
+            for ((col, name), cell) in cols.iter_mut().zip(&header).zip(cells) {
+                let cell = cell.trim();
+                let v = if cell.is_empty() && Metrics::MORPHOMETRY_COLUMNS.contains(&name.as_str())
+                {
+                    f64::NAN
+                } else {
+                    cell.parse::<f64>()
+                        .map_err(|_| anyhow!("row {}: {cell:?} is not a number", i + 2))?
+                };
                 col.push(v);
             }
         }

@@ -14,6 +14,10 @@ use anyhow::{Context, Result, bail};
 
 use super::Lattice;
 use crate::gpu::{Binding, GpuContext, Kernel, read_buffer, storage_buffer_zeroed, uniform_buffer};
+use crate::stop::Stop;
+
+/// The stage a stop during generation reports.
+const STAGE: &str = "lattice generation";
 
 /// Must be kept in sync with `GenParams` in `shaders/lattice/generate.wgsl`.
 #[repr(C)]
@@ -113,6 +117,18 @@ impl Generator {
 
     /// Generates the lattice of `spec`, calibrating σ for its Tb.Th.
     pub fn generate(&self, ctx: &GpuContext, spec: &GeneratorSpec) -> Result<Generated> {
+        self.generate_with_stop(ctx, spec, Stop::never())
+    }
+
+    /// As [`Self::generate`], giving up with
+    /// [`crate::stop::StoppedInSetup`] between GPU passes once `stop` is
+    /// requested.
+    pub fn generate_with_stop(
+        &self,
+        ctx: &GpuContext,
+        spec: &GeneratorSpec,
+        stop: Stop<'_>,
+    ) -> Result<Generated> {
         validate(spec)?;
         let n: u64 = spec.dims.iter().map(|&d| d as u64).product();
         let (_, binding) = Self::memory_needed(n);
@@ -136,7 +152,8 @@ impl Generator {
         let cal_dims = spec.dims.map(|d| d.min(CALIBRATION_EDGE));
         let mut calibration = Vec::new();
         for _ in 0..CALIBRATION_ROUNDS {
-            let mineral = self.field(ctx, cal_dims, sigma, spec)?;
+            let mineral = self.stoppable_field(ctx, cal_dims, sigma, spec, stop)?;
+            stop.check(|| STAGE.into())?;
             let bone: Vec<bool> = mineral
                 .iter()
                 .map(|&m| m >= super::BONE_THRESHOLD)
@@ -164,7 +181,7 @@ impl Generator {
                 e(a.1).total_cmp(&e(b.1))
             })
             .expect("at least one calibration round");
-        let mineral = self.field(ctx, spec.dims, sigma, spec)?;
+        let mineral = self.stoppable_field(ctx, spec.dims, sigma, spec, stop)?;
         Ok(Generated {
             lattice: Lattice {
                 dims: spec.dims,
@@ -184,6 +201,20 @@ impl Generator {
         sigma: f64,
         spec: &GeneratorSpec,
     ) -> Result<Vec<f32>> {
+        self.stoppable_field(ctx, dims, sigma, spec, Stop::never())
+    }
+
+    /// [`Self::field`], one GPU submission per pass with `stop` checked
+    /// after each: a pass over a large lattice on a software adapter takes
+    /// long, the whole chain much longer.
+    fn stoppable_field(
+        &self,
+        ctx: &GpuContext,
+        dims: [usize; 3],
+        sigma: f64,
+        spec: &GeneratorSpec,
+        stop: Stop<'_>,
+    ) -> Result<Vec<f32>> {
         let device = &ctx.device;
         let n = dims.iter().product::<usize>() as u32;
         let grid = [dims[0] as u32, dims[1] as u32, dims[2] as u32, n];
@@ -201,15 +232,19 @@ impl Generator {
             seed: spec.seed,
             ..Default::default()
         };
-        let mut encoder = device.create_command_encoder(&Default::default());
-        let mut run = |kernel: &Kernel,
-                       p: GenParams,
-                       src: &wgpu::Buffer,
-                       dst: &wgpu::Buffer,
-                       w: &wgpu::Buffer| {
+        let run = |kernel: &Kernel,
+                   p: GenParams,
+                   src: &wgpu::Buffer,
+                   dst: &wgpu::Buffer,
+                   w: &wgpu::Buffer|
+         -> Result<()> {
+            let mut encoder = device.create_command_encoder(&Default::default());
             let u = uniform_buffer(device, "gen params", &p);
             let bg = kernel.bind(device, &[&u, src, dst, w, &hist]);
             kernel.run(&mut encoder, &bg, n);
+            ctx.submit_and_wait(encoder);
+            stop.check(|| STAGE.into())?;
+            Ok(())
         };
         for field in 0..2u32 {
             let weight = if field == 0 {
@@ -220,7 +255,7 @@ impl Generator {
             if weight == 0.0 {
                 continue;
             }
-            run(&self.noise, GenParams { field, ..base }, &tmp, &noise, &g2);
+            run(&self.noise, GenParams { field, ..base }, &tmp, &noise, &g2)?;
             // Narrow blur N→narrow (x: N→narrow, y: narrow→tmp, z: tmp→narrow), then wide.
             for (s, out) in [(sigma, &narrow), (sigma * BAND_RATIO, &wide)] {
                 let chain: [(&wgpu::Buffer, &wgpu::Buffer); 3] =
@@ -237,7 +272,7 @@ impl Generator {
                         sigma: s_axis as f32,
                         ..base
                     };
-                    run(&self.blur, p, src, dst, &g2);
+                    run(&self.blur, p, src, dst, &g2)?;
                 }
             }
             let p = GenParams {
@@ -245,9 +280,8 @@ impl Generator {
                 accumulate: (field == 1) as u32,
                 ..base
             };
-            run(&self.band, p, &narrow, &g2, &wide);
+            run(&self.band, p, &narrow, &g2, &wide)?;
         }
-        ctx.submit_and_wait(encoder);
 
         // Quantile of g² for the target BV/TV: the maximum first, then a
         // histogram over [0, max] and one refinement inside the bin that
@@ -348,7 +382,16 @@ fn validate(spec: &GeneratorSpec) -> Result<()> {
 
 /// Generates a lattice on a fresh kernel set (convenience for one-off use).
 pub fn generate(ctx: &GpuContext, spec: &GeneratorSpec) -> Result<Generated> {
+    generate_with_stop(ctx, spec, Stop::never())
+}
+
+/// [`generate`], stopping between GPU passes once `stop` is requested.
+pub fn generate_with_stop(
+    ctx: &GpuContext,
+    spec: &GeneratorSpec,
+    stop: Stop<'_>,
+) -> Result<Generated> {
     Generator::new(ctx, 64)
         .context("building the lattice generator kernels")?
-        .generate(ctx, spec)
+        .generate_with_stop(ctx, spec, stop)
 }

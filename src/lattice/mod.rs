@@ -88,6 +88,16 @@ pub fn from_scene(
     ctx: &crate::gpu::GpuContext,
     scene: &crate::scene::Scene,
 ) -> anyhow::Result<(Lattice, LatticeOrigin)> {
+    from_scene_with_stop(ctx, scene, crate::stop::Stop::never())
+}
+
+/// [`from_scene`], giving up with [`crate::stop::StoppedInSetup`] once
+/// `stop` is requested (checked between the generator's GPU passes).
+pub fn from_scene_with_stop(
+    ctx: &crate::gpu::GpuContext,
+    scene: &crate::scene::Scene,
+    stop: crate::stop::Stop<'_>,
+) -> anyhow::Result<(Lattice, LatticeOrigin)> {
     use crate::scene::LatticeSource;
     use anyhow::Context;
     let l = &scene.lattice;
@@ -102,7 +112,7 @@ pub fn from_scene(
                 anisotropy: l.anisotropy.expect("preset applied"),
                 seed: crate::gpu::rng::fold_seed(scene.seed),
             };
-            let g = generate::generate(ctx, &spec)?;
+            let g = generate::generate_with_stop(ctx, &spec, stop)?;
             Ok((
                 g.lattice,
                 LatticeOrigin {

@@ -57,29 +57,64 @@
 //!   χ(X∩C), computed here with the 6 boundary slices as closed squares
 //!   (8-connected), the 12 boundary lines as runs and the 8 corner voxels.
 //! - `conn_d_per_mm3` = (1 − Δχ) / V_block.
+//!
+//! A volume with no bone has BV/TV 0 and χ = Δχ = 0, but no surface, no
+//! trabeculae and no network: BS/BV, Tb.Th, Tb.Sp, Tb.N and Conn.D are
+//! undefined there, and are NaN ([`Morphometry::has_bone`] is false). Outputs
+//! show them as undefined: `null` in JSON, an empty cell in CSV.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// Morphometric indices of one volume.
+/// Morphometric indices of one volume. A NaN index is undefined (no bone)
+/// or unmeasured; it serialises as `null` and reads back from `null`.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Morphometry {
     /// Bone volume fraction.
+    #[serde(deserialize_with = "nan_if_null")]
     pub bv_tv: f64,
     /// Bone surface / bone volume, 1/mm.
+    #[serde(deserialize_with = "nan_if_null")]
     pub bs_bv_per_mm: f64,
     /// Mean local thickness of bone, µm.
+    #[serde(deserialize_with = "nan_if_null")]
     pub tb_th_um: f64,
     /// Mean local thickness of marrow, µm.
+    #[serde(deserialize_with = "nan_if_null")]
     pub tb_sp_um: f64,
     /// 1 / (Tb.Th + Tb.Sp), 1/mm.
+    #[serde(deserialize_with = "nan_if_null")]
     pub tb_n_per_mm: f64,
     /// Connectivity density (1 − Δχ) / V, 1/mm³.
+    #[serde(deserialize_with = "nan_if_null")]
     pub conn_d_per_mm3: f64,
     /// χ of the bone in the block, the outside taken as background.
     pub euler_characteristic: i64,
     /// Edge-corrected contribution of the block to the network's χ.
+    #[serde(deserialize_with = "nan_if_null")]
     pub delta_chi: f64,
+}
+
+impl Morphometry {
+    /// Names of the indices a volume with no bone leaves undefined.
+    pub const UNDEFINED_WITHOUT_BONE: [&'static str; 5] = [
+        "bs_bv_per_mm",
+        "tb_th_um",
+        "tb_sp_um",
+        "tb_n_per_mm",
+        "conn_d_per_mm3",
+    ];
+
+    /// False for a volume with no bone (its structure indices are NaN) and
+    /// for unmeasured morphometry.
+    pub fn has_bone(&self) -> bool {
+        self.bv_tv > 0.0
+    }
+}
+
+/// serde_json writes a NaN f64 as `null`; read it back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 fn check_dims(len: usize, dims: [usize; 3]) {
@@ -98,6 +133,20 @@ pub fn morphometry(bone: &[bool], dims: [usize; 3], voxel_size_um: f64) -> Morph
     let h_mm = voxel_size_um * 1e-3;
     let nb = bone.iter().filter(|&&b| b).count();
     let bv_tv = nb as f64 / n as f64;
+    let volume_mm3 = n as f64 * h_mm.powi(3);
+    if nb == 0 {
+        // No bone: no surface, no trabeculae, no network to count.
+        return Morphometry {
+            bv_tv,
+            bs_bv_per_mm: f64::NAN,
+            tb_th_um: f64::NAN,
+            tb_sp_um: f64::NAN,
+            tb_n_per_mm: f64::NAN,
+            conn_d_per_mm3: f64::NAN,
+            euler_characteristic: euler_characteristic(bone, dims),
+            delta_chi: delta_chi(bone, dims),
+        };
+    }
     let bs_vox = bone_surface_area(bone, dims);
     let marrow: Vec<bool> = bone.iter().map(|b| !b).collect();
     let (th_vox, sp_vox) = rayon::join(
@@ -108,14 +157,9 @@ pub fn morphometry(bone: &[bool], dims: [usize; 3], voxel_size_um: f64) -> Morph
     let tb_sp_um = sp_vox * voxel_size_um;
     let chi = euler_characteristic(bone, dims);
     let dchi = delta_chi(bone, dims);
-    let volume_mm3 = n as f64 * h_mm.powi(3);
     Morphometry {
         bv_tv,
-        bs_bv_per_mm: if nb > 0 {
-            bs_vox / nb as f64 / h_mm
-        } else {
-            0.0
-        },
+        bs_bv_per_mm: bs_vox / nb as f64 / h_mm,
         tb_th_um,
         tb_sp_um,
         tb_n_per_mm: if tb_th_um + tb_sp_um > 0.0 {

@@ -21,15 +21,34 @@ use std::path::{Path, PathBuf};
 use location::{line_col, span_of};
 
 /// A scene problem, with where it is.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{location}: `{key}`: {message}")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SceneError {
     /// `file:line:column`, `file`, or `--set key=value`.
     pub location: String,
-    /// Dotted key path, e.g. `lattice.bv_tv`.
+    /// Dotted key path, e.g. `lattice.bv_tv`; empty for a problem of the
+    /// whole file (unreadable, not TOML, not a scene).
     pub key: String,
     pub message: String,
 }
+
+/// `s.toml:9:1: `lattice.bv_tv`: message`, or `s.toml: message` when no key
+/// is at fault.
+impl std::fmt::Display for SceneError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.location, self.message)
+        } else {
+            write!(f, "{}: `{}`: {}", self.location, self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for SceneError {}
+
+/// What every scene file must name itself. Each bundled scene does; a file
+/// without them is empty, truncated or not a scene, and would otherwise run
+/// the defaults (30 days of a 64³ human lattice named "scene").
+pub const REQUIRED_KEYS: [&str; 2] = ["name", "lattice"];
 
 /// An error found while validating a scene, before its place is known.
 #[derive(Debug, Clone)]
@@ -95,6 +114,7 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Scene, SceneError> {
         key: String::new(),
         message: format!("cannot read the scene: {e}"),
     })?;
+    require_scene_keys(&text, &file)?;
     let mut scene = parse(&text, &file, overrides)?;
     scene.source_file = Some(path.to_path_buf());
     // A volume path in a scene is relative to the scene's folder.
@@ -108,6 +128,47 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Scene, SceneError> {
         }
     }
     Ok(scene)
+}
+
+/// Refuses a file that does not name [`REQUIRED_KEYS`] itself (`--set`
+/// does not count: it changes a scene, it does not make one). Text that is
+/// not TOML passes here and is refused by [`parse`] with its line.
+fn require_scene_keys(text: &str, file: &str) -> Result<(), SceneError> {
+    let Ok(table) = toml::from_str::<toml::Table>(text) else {
+        return Ok(());
+    };
+    let missing: Vec<&str> = REQUIRED_KEYS
+        .into_iter()
+        .filter(|k| !table.contains_key(*k))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let what = if text.is_empty() {
+        "the file is empty (0 bytes)".to_string()
+    } else if table.is_empty() {
+        "the file names nothing (only comments and whitespace)".to_string()
+    } else {
+        let names: Vec<String> = missing
+            .iter()
+            .map(|k| match *k {
+                "lattice" => "a `[lattice]` section".to_string(),
+                k => format!("`{k}`"),
+            })
+            .collect();
+        format!(
+            "the scene lacks {} (is the file truncated?)",
+            names.join(" and ")
+        )
+    };
+    Err(SceneError {
+        location: file.to_string(),
+        key: String::new(),
+        message: format!(
+            "{what}; a scene names at least `name = \"...\"` and a `[lattice]` section \
+             (see scenes/demo.toml)"
+        ),
+    })
 }
 
 /// Parses scene text (named `file` in messages) with overrides applied.

@@ -45,6 +45,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// The morphometry columns: an empty cell where the value is undefined
+    /// (no bone, [`Morphometry::has_bone`]) or unmeasured, never `nan`.
+    pub const MORPHOMETRY_COLUMNS: [&'static str; 5] = Morphometry::UNDEFINED_WITHOUT_BONE;
+
     /// Column names, in CSV order.
     pub const COLUMNS: [&'static str; 26] = [
         "day",
@@ -145,7 +149,7 @@ pub fn lattice_morphometry(lattice: &Lattice) -> Morphometry {
     morphometry(&lattice.bone_mask(), lattice.dims, lattice.voxel_size_um)
 }
 
-/// Morphometry left unmeasured: NaN structure values ("nan" in the CSV).
+/// Morphometry left unmeasured: NaN structure values (empty cells in the CSV).
 pub fn unmeasured() -> Morphometry {
     Morphometry {
         bv_tv: f64::NAN,
@@ -171,7 +175,18 @@ impl TimeSeries {
         write_atomic(path, |w| {
             writeln!(w, "{}", Metrics::COLUMNS.join(","))?;
             for row in &self.rows {
-                let cells: Vec<String> = row.values().iter().map(|v| format_value(*v)).collect();
+                let cells: Vec<String> = row
+                    .values()
+                    .iter()
+                    .zip(Metrics::COLUMNS)
+                    .map(|(v, name)| {
+                        if v.is_nan() && Metrics::MORPHOMETRY_COLUMNS.contains(&name) {
+                            String::new()
+                        } else {
+                            format_value(*v)
+                        }
+                    })
+                    .collect();
                 writeln!(w, "{}", cells.join(","))?;
             }
             Ok(())

@@ -22,6 +22,7 @@ use crate::io::write_atomic_bytes;
 use crate::lattice;
 use crate::morph::Morphometry;
 use crate::scene::Scene;
+use crate::stop::{Stop, StoppedInSetup};
 
 /// How to run, beyond the scene itself.
 #[derive(Debug, Clone)]
@@ -126,7 +127,9 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
         std::fs::remove_file(&old).with_context(|| format!("removing {}", old.display()))?;
     }
 
-    let (lat, origin) = lattice::from_scene(ctx, scene).context("building the lattice")?;
+    let stop = Stop::on(opts.stop.as_deref());
+    let (lat, origin) =
+        lattice::from_scene_with_stop(ctx, scene, stop).context("building the lattice")?;
     let lattice_s = t0.elapsed().as_secs_f64();
     let mut record = RunRecord {
         program: env!("CARGO_PKG_NAME").into(),
@@ -148,8 +151,17 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
     };
     write_record(&opts.out_dir, &record)?;
 
-    let mut sim = Simulation::new(ctx, scene, &lat, checkpoint::WORKGROUP)
-        .context("setting up the simulation")?;
+    let mut sim = match Simulation::new_with_stop(ctx, scene, &lat, checkpoint::WORKGROUP, stop) {
+        Ok(sim) => sim,
+        Err(e) => {
+            if e.downcast_ref::<StoppedInSetup>().is_some() {
+                record.status = "interrupted".into();
+                record.timings.total_s = t0.elapsed().as_secs_f64();
+                write_record(&opts.out_dir, &record)?;
+            }
+            return Err(e.context("setting up the simulation"));
+        }
+    };
     // Day 0 is after the spin-up, if the scene has one.
     let lat = if scene.spin_up_days > 0 {
         sim.read_lattice(ctx)
@@ -161,7 +173,12 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
         .context("writing lattice_start.mhd")?;
     record.osteocytes_seeded = sim.state.cell(CellType::Osteocyte).len;
     let morph = if scene.outputs.morphometry {
-        lattice_morphometry(&lat)
+        log::debug!("day-0 morphometry");
+        let m = lattice_morphometry(&lat);
+        if !m.has_bone() {
+            warn_no_bone(0.0);
+        }
+        m
     } else {
         super::metrics::unmeasured()
     };
@@ -311,6 +328,15 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
         b.set_position(p.sim.step as u64);
     }
     let t_steps = Instant::now();
+    // Stopped while setting up day 0 (its morphometry, say) or restoring:
+    // the state is whole, so it is checkpointed as after a step.
+    if stop_requested(opts) && first_step <= steps {
+        if let Some(b) = &bar {
+            b.abandon();
+        }
+        let path = write_checkpoint(ctx, &p, opts, wall(&t0, p.elapsed_before_s))?;
+        return Err(interrupted(p, opts, &path, t_steps, wall(&t0, 0.0)));
+    }
     for step in first_step..=steps {
         let report = p
             .sim
@@ -319,7 +345,11 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
         let day = report.day;
         let due = morph_every > 0.0 && day - p.last_morph_day >= morph_every - 1e-9;
         if morph_on && (due || step == steps) {
+            let had_bone = p.morph.has_bone();
             p.morph = lattice_morphometry(&p.sim.read_lattice(ctx));
+            if had_bone && !p.morph.has_bone() {
+                warn_no_bone(day);
+            }
             // The final forced measurement is not part of the schedule.
             if due {
                 p.last_morph_day = day;
@@ -343,7 +373,7 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
             f.write(ctx, &p.sim)
                 .with_context(|| format!("rendering the day-{day} frame"))?;
         }
-        let stop = opts.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst));
+        let stop = stop_requested(opts);
         let ckpt_due = ckpt_every > 0.0 && day - last_ckpt_day >= ckpt_every - 1e-9;
         if ckpt_due || stop {
             let path = write_checkpoint(ctx, &p, opts, wall(&t0, p.elapsed_before_s))?;
@@ -352,17 +382,7 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
                 if let Some(b) = &bar {
                     b.abandon();
                 }
-                p.record.status = "interrupted".into();
-                p.record.gpu_bytes = p.sim.state.gpu_bytes();
-                p.record.timings.steps_s = t_steps.elapsed().as_secs_f64();
-                p.record.timings.total_s = wall(&t0, p.elapsed_before_s);
-                write_record(dir, &p.record)?;
-                return Err(Interrupted {
-                    day,
-                    checkpoint: path.display().to_string(),
-                    run_dir: dir.display().to_string(),
-                }
-                .into());
+                return Err(interrupted(p, opts, &path, t_steps, wall(&t0, 0.0)));
             }
         }
         match &bar {
@@ -402,6 +422,35 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
         last: *p.series.rows.last().expect("a row"),
         timings: record.timings,
     })
+}
+
+fn stop_requested(opts: &RunOptions) -> bool {
+    opts.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+}
+
+/// Records a run stopped after its checkpoint `path` as interrupted, and
+/// the error that says how to continue. `elapsed_s`: this process's wall time.
+fn interrupted(
+    mut p: Progress,
+    opts: &RunOptions,
+    path: &Path,
+    t_steps: Instant,
+    elapsed_s: f64,
+) -> anyhow::Error {
+    let dir = &opts.out_dir;
+    p.record.status = "interrupted".into();
+    p.record.gpu_bytes = p.sim.state.gpu_bytes();
+    p.record.timings.steps_s = t_steps.elapsed().as_secs_f64();
+    p.record.timings.total_s = p.elapsed_before_s + elapsed_s;
+    if let Err(e) = write_record(dir, &p.record) {
+        return e;
+    }
+    Interrupted {
+        day: p.sim.day(),
+        checkpoint: path.display().to_string(),
+        run_dir: dir.display().to_string(),
+    }
+    .into()
 }
 
 fn write_checkpoint(
@@ -493,6 +542,14 @@ pub fn rows_from_csv(text: &str) -> Result<Vec<Metrics>> {
             wall_s: wall[i],
         })
         .collect())
+}
+
+/// Says once, when the bone is gone, why morphometry cells are empty.
+fn warn_no_bone(day: f64) {
+    log::warn!(
+        "day {day}: no bone left; {} are undefined from here (empty cells in timeseries.csv)",
+        Morphometry::UNDEFINED_WITHOUT_BONE.join(", ")
+    );
 }
 
 fn write_record(dir: &Path, record: &RunRecord) -> Result<()> {

@@ -19,6 +19,7 @@ use crate::lattice::Lattice;
 use crate::scan::{Reduce, Scan};
 use crate::scene::{DayRegime, Scene};
 use crate::signals::{Diffuse, DiffuseParams};
+use crate::stop::Stop;
 
 /// Slots of the `sums` buffer.
 mod sum {
@@ -152,8 +153,31 @@ impl Simulation {
         lattice: &Lattice,
         workgroup_size: u32,
     ) -> Result<Self> {
+        Self::new_with_stop(ctx, scene, lattice, workgroup_size, Stop::never())
+    }
+
+    /// As [`Self::new`], giving up with [`crate::stop::StoppedInSetup`]
+    /// once `stop` is requested: checked between the setup's GPU
+    /// submissions and between spin-up days (not inside the day-0 FE solve).
+    pub fn new_with_stop(
+        ctx: &GpuContext,
+        scene: &Scene,
+        lattice: &Lattice,
+        workgroup_size: u32,
+        stop: Stop<'_>,
+    ) -> Result<Self> {
+        stop.check(|| "the simulation setup".into())?;
         let (mechanics, sed_unit) = Mechanics::new(ctx, scene, lattice)?;
-        Self::build(ctx, scene, lattice, &sed_unit, mechanics, workgroup_size)
+        stop.check(|| "the day-0 mechanics".into())?;
+        Self::build(
+            ctx,
+            scene,
+            lattice,
+            &sed_unit,
+            mechanics,
+            workgroup_size,
+            stop,
+        )
     }
 
     /// As [`Self::new`] with a prescribed unit-load SED field `sed_unit`
@@ -172,6 +196,7 @@ impl Simulation {
             sed_unit,
             Mechanics::Uniform,
             workgroup_size,
+            Stop::never(),
         )
     }
 
@@ -184,7 +209,9 @@ impl Simulation {
         sed_unit: &[f32],
         mechanics: Mechanics,
         workgroup_size: u32,
+        stop: Stop<'_>,
     ) -> Result<Self> {
+        let seeding = || "seeding the cells".to_string();
         let state = SimState::new(ctx, lattice, sed_unit)?;
         let kernels = Kernels::new(ctx, workgroup_size).context("building the cell kernels")?;
         let bone: Vec<f64> = lattice
@@ -211,14 +238,17 @@ impl Simulation {
             mechanics,
             bone_voxels: n_bone,
         };
+        stop.check(seeding)?;
         sim.seed_osteocytes(ctx)?;
+        stop.check(seeding)?;
         let n_ocy = sim.state.cell(CellType::Osteocyte).len.max(1) as f64;
         let per_cell = sim.state.n_voxels as f64 / n_ocy;
         sim.rankl_source = per_cell * sim.signals().rankl_decay_per_day.unwrap();
         sim.sclerostin_source = per_cell * sim.signals().sclerostin_decay_per_day.unwrap();
-        sim.spin_up_signals(ctx);
+        log::debug!("settling the basal signals");
+        sim.spin_up_signals(ctx, stop)?;
         sim.seed_surface_cells(ctx)?;
-        sim.spin_up(ctx)?;
+        sim.spin_up(ctx, stop)?;
         Ok(sim)
     }
 
@@ -248,7 +278,7 @@ impl Simulation {
 
     /// Remodels at habitual 1 g for the scene's `spin_up_days`, so day 0 is
     /// the model's steady state rather than the seeded structure.
-    fn spin_up(&mut self, ctx: &GpuContext) -> Result<()> {
+    fn spin_up(&mut self, ctx: &GpuContext, stop: Stop<'_>) -> Result<()> {
         if self.spin_up_left == 0 {
             return Ok(());
         }
@@ -262,6 +292,14 @@ impl Simulation {
         );
         let t0 = std::time::Instant::now();
         while self.spin_up_left > 0 {
+            stop.check(|| {
+                let done = self.scene.spin_up_steps() - self.spin_up_left;
+                format!(
+                    "the spin-up ({} of its {} days at 1 g done)",
+                    done as f64 * self.scene.dt_days,
+                    self.scene.spin_up_days
+                )
+            })?;
             let r = self
                 .advance(ctx)
                 .with_context(|| format!("spin-up, day {}", self.day()))?;
@@ -611,8 +649,10 @@ impl Simulation {
     }
 
     /// Brings the signals to their basal state before day 1: basal sources
-    /// (sensing at habitual load, no apoptosis draws) and many sweeps.
-    fn spin_up_signals(&mut self, ctx: &GpuContext) {
+    /// (sensing at habitual load, no apoptosis draws) and many sweeps,
+    /// submitted a day's sweeps at a time with `stop` checked in between
+    /// (the same sweeps in the same order as one submission).
+    fn spin_up_signals(&mut self, ctx: &GpuContext, stop: Stop<'_>) -> Result<()> {
         let mut params = self.params(&self.next_regime());
         params.load_factor = 1.0;
         params.adapt_fraction = 0.0;
@@ -620,10 +660,28 @@ impl Simulation {
         params.apoptosis_disuse_per_day = 0.0;
         let p = uniform_buffer(&ctx.device, "spin-up params", &params);
         // A few days of sweeps: enough to settle the basal fields from zero.
-        let sweeps = 10 * self.sweeps_per_step();
+        let chunk = self.sweeps_per_step();
+        let stage = || "settling the basal signals".to_string();
         let mut enc = encoder(ctx);
-        self.record_sensing_and_signals(ctx, &mut enc, &p, sweeps, true);
+        self.record_sensing_and_signals(ctx, &mut enc, &p, chunk, true);
         ctx.submit_and_wait(enc);
+        let [pr, ps] = self.diffuse_params();
+        let f = &self.state.fields;
+        for _ in 1..10 {
+            stop.check(stage)?;
+            let mut enc = encoder(ctx);
+            for (params, source, c, scratch) in [
+                (&pr, &f.rankl_source, &f.rankl, &f.rankl_tmp),
+                (&ps, &f.sclerostin_source, &f.sclerostin, &f.sclerostin_tmp),
+            ] {
+                self.kernels
+                    .diffuse
+                    .record(ctx, &mut enc, params, &f.mineral, source, c, scratch, chunk);
+            }
+            ctx.submit_and_wait(enc);
+        }
+        stop.check(stage)?;
+        Ok(())
     }
 
     /// The regime of the next step: habitual 1 g during the spin-up, then
