@@ -494,6 +494,25 @@ fn multigrid_matches_jacobi_in_far_fewer_iterations() {
     }
 }
 
+/// NaN, infinite or negative mineral has no modulus: the solve refuses it
+/// and names the voxel, instead of treating it as marrow.
+#[test]
+fn a_mineral_that_is_not_a_number_is_refused_with_its_voxel() {
+    let ctx = common::gpu();
+    let dims = [6, 5, 4];
+    let mut solver = MechSolver::new(&ctx, dims, H_UM, params(0.01, false, 0.3)).unwrap();
+    for bad in [f32::NAN, f32::INFINITY, -0.5] {
+        let mut m = vec![1.0f32; 6 * 5 * 4];
+        m[2 + 6 * (3 + 5 * 1)] = bad;
+        let err = solver.solve(&ctx, &m, false).unwrap_err();
+        assert!(
+            matches!(err, MechError::BadMineral { x: 2, y: 3, z: 1, .. }),
+            "{bad}: {err}"
+        );
+        assert!(err.to_string().contains("(2, 3, 1)"), "{err}");
+    }
+}
+
 #[test]
 fn iteration_cap_is_a_clear_error() {
     let ctx = common::gpu();

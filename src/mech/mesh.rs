@@ -152,6 +152,14 @@ impl Mesh {
                 got: mineral.len(),
             });
         }
+        if let Some(i) = mineral.iter().position(|m| !m.is_finite() || *m < 0.0) {
+            return Err(MechError::BadMineral {
+                x: i % nx,
+                y: (i / nx) % ny,
+                z: i / (nx * ny),
+                value: mineral[i],
+            });
+        }
         let h_mm = voxel_size_um / 1000.0;
         let bone: Vec<bool> = mineral.iter().map(|&m| m >= BONE_THRESHOLD).collect();
         let bone_count = bone.iter().filter(|&&b| b).count();

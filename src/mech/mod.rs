@@ -173,6 +173,16 @@ pub enum MechError {
     #[error("mineral has {got} voxels, the solver was built for {expected}")]
     Shape { expected: usize, got: usize },
     #[error(
+        "mineral fraction {value} at voxel ({x}, {y}, {z}) is not a finite number in [0, 1]: \
+         the modulus there is undefined"
+    )]
+    BadMineral {
+        x: usize,
+        y: usize,
+        z: usize,
+        value: f32,
+    },
+    #[error(
         "no face-connected bone component joins the bottom (z = 0) and the top face \
          ({bone_voxels} bone voxels): nothing carries the load"
     )]
