@@ -83,6 +83,10 @@ pub struct PeerResult {
     pub fixed_dofs: usize,
     /// How the model given to the tool differs from trabecula's, if at all.
     pub note: String,
+    /// Per voxel strain energy density (MPa), the element-volume average of
+    /// ½σ:ε, 0 where no element; voxel index x + nx·(y + ny·z). Only from
+    /// [`calculix_with_sed`]; None otherwise.
+    pub sed_mpa: Option<Vec<f64>>,
 }
 
 impl PeerResult {
@@ -347,6 +351,21 @@ fn on_path(exe: &str) -> Option<std::path::PathBuf> {
 /// *NODE PRINT, TOTALS=ONLY of RF over an NSET of the top plane's z-fixed
 /// nodes, read from `job.dat`.
 pub fn calculix(mesh: &PeerMesh, workdir: &Path) -> Result<PeerOutcome> {
+    calculix_impl(mesh, workdir, false)
+}
+
+/// [`calculix`], and also the per-voxel strain energy density
+/// ([`PeerResult::sed_mpa`]): `*EL PRINT` of `ENER` over all elements, which
+/// CalculiX writes to `job.dat` as the internal energy density at each of
+/// the 8 Gauss points (for this linear static step ½σ:ε); their mean is the
+/// element-volume average (equal weights, constant Jacobian), trabecula's
+/// SED. Costs time and a large `job.dat`, so [`calculix`] (the benchmark)
+/// leaves it out.
+pub fn calculix_with_sed(mesh: &PeerMesh, workdir: &Path) -> Result<PeerOutcome> {
+    calculix_impl(mesh, workdir, true)
+}
+
+fn calculix_impl(mesh: &PeerMesh, workdir: &Path, want_sed: bool) -> Result<PeerOutcome> {
     let exe = std::env::var("CCX").unwrap_or_else(|_| "ccx".to_string());
     let Some(exe) = on_path(&exe) else {
         return Ok(PeerOutcome::NotInstalled(format!(
@@ -415,22 +434,25 @@ pub fn calculix(mesh: &PeerMesh, workdir: &Path) -> Result<PeerOutcome> {
         )
     };
 
-    // Element connectivity per material.
-    let mut per_mat: Vec<Vec<[u32; 8]>> = vec![Vec::new(); mat_e.len()];
+    // Element connectivity (and voxel index) per material.
+    let mut per_mat: Vec<Vec<([u32; 8], usize)>> = vec![Vec::new(); mat_e.len()];
     for z in 0..nz {
         for y in 0..ny {
             for x in 0..nx {
-                let e = mesh.e_mpa[x + nx * (y + ny * z)];
+                let v = x + nx * (y + ny * z);
+                let e = mesh.e_mpa[v];
                 if e > 0.0 {
                     let mut conn = [0u32; 8];
                     for (a, c) in conn.iter_mut().enumerate() {
                         *c = p.id[c3d8_node(mesh.dims, [x, y, z], a)];
                     }
-                    per_mat[material_of(e)].push(conn);
+                    per_mat[material_of(e)].push((conn, v));
                 }
             }
         }
     }
+    // Voxel of element id 1, 2, … (elements are numbered in this order).
+    let voxel_of_element: Vec<usize> = per_mat.iter().flatten().map(|&(_, v)| v).collect();
 
     let inp = workdir.join("job.inp");
     {
@@ -462,7 +484,7 @@ pub fn calculix(mesh: &PeerMesh, workdir: &Path) -> Result<PeerOutcome> {
                 continue;
             }
             writeln!(w, "*ELEMENT, TYPE=C3D8, ELSET=E{}", k + 1)?;
-            for c in conn {
+            for (c, _) in conn {
                 eid += 1;
                 s.clear();
                 let _ = writeln!(
@@ -490,13 +512,20 @@ pub fn calculix(mesh: &PeerMesh, workdir: &Path) -> Result<PeerOutcome> {
             let ids: Vec<String> = chunk.iter().map(|&g| p.id[g].to_string()).collect();
             writeln!(w, "{},", ids.join(", "))?;
         }
+        if want_sed {
+            writeln!(w, "*ELSET, ELSET=EALL, GENERATE\n1, {eid}, 1")?;
+        }
         writeln!(w, "*STEP\n*STATIC, SOLVER=SPOOLES\n*BOUNDARY")?;
         for &(g, c, v) in &p.fixed {
             s.clear();
             let _ = writeln!(s, "{}, {}, {}, {:.12e}", p.id[g], c + 1, c + 1, v);
             w.write_all(s.as_bytes())?;
         }
-        writeln!(w, "*NODE PRINT, NSET=TOP, TOTALS=ONLY\nRF\n*END STEP")?;
+        writeln!(w, "*NODE PRINT, NSET=TOP, TOTALS=ONLY\nRF")?;
+        if want_sed {
+            writeln!(w, "*EL PRINT, ELSET=EALL\nENER")?;
+        }
+        writeln!(w, "*END STEP")?;
         w.flush()?;
     }
 
@@ -530,6 +559,11 @@ pub fn calculix(mesh: &PeerMesh, workdir: &Path) -> Result<PeerOutcome> {
             &dat[..dat.len().min(2000)]
         )
     })?;
+    let sed_mpa = if want_sed {
+        Some(parse_ccx_sed(&dat, &voxel_of_element, mesh.e_mpa.len())?)
+    } else {
+        None
+    };
     // "Using up to N cpu(s) for ..." lines.
     let threads = log_text
         .lines()
@@ -551,6 +585,7 @@ pub fn calculix(mesh: &PeerMesh, workdir: &Path) -> Result<PeerOutcome> {
         nodes: p.used.len(),
         fixed_dofs: p.fixed.len(),
         note: format!("{note}; SPOOLES direct"),
+        sed_mpa,
     }))
 }
 
@@ -573,6 +608,49 @@ fn parse_ccx_total_force(dat: &str) -> Option<[f64; 3]> {
         }
     }
     found
+}
+
+/// Per voxel mean of the 8 integration-point values of the last "internal
+/// energy density (elem, integ.pnt.,energy) for set EALL" block of
+/// `job.dat` (lines `elem ip value`); element `e` is voxel
+/// `voxel_of_element[e - 1]`, voxels without an element stay 0.
+fn parse_ccx_sed(dat: &str, voxel_of_element: &[usize], voxels: usize) -> Result<Vec<f64>> {
+    let start = dat
+        .rfind("internal energy density")
+        .ok_or_else(|| anyhow!("no `internal energy density` block in job.dat"))?;
+    let mut sum = vec![0.0f64; voxel_of_element.len()];
+    let mut count = vec![0u8; voxel_of_element.len()];
+    for l in dat[start..].lines().skip(1) {
+        let t: Vec<&str> = l.split_whitespace().collect();
+        if t.is_empty() {
+            continue;
+        }
+        let (Some(e), Some(_ip), Some(v)) = (
+            t.first().and_then(|s| s.parse::<usize>().ok()),
+            t.get(1).and_then(|s| s.parse::<u32>().ok()),
+            t.get(2)
+                .and_then(|s| s.replace(['D', 'd'], "E").parse::<f64>().ok()),
+        ) else {
+            break; // the next block
+        };
+        if t.len() != 3 || e == 0 || e > sum.len() {
+            bail!("job.dat: unexpected energy density line {l:?}");
+        }
+        sum[e - 1] += v;
+        count[e - 1] += 1;
+    }
+    if let Some(e) = count.iter().position(|&c| c != 8) {
+        bail!(
+            "job.dat: element {} has {} energy density values, expected 8",
+            e + 1,
+            count[e]
+        );
+    }
+    let mut sed = vec![0.0; voxels];
+    for (e, &v) in voxel_of_element.iter().enumerate() {
+        sed[v] = sum[e] / 8.0;
+    }
+    Ok(sed)
 }
 
 // ---------------------------------------------------------------------------
@@ -788,5 +866,6 @@ pub fn parosol(mesh: &PeerMesh, workdir: &Path) -> Result<PeerOutcome> {
         note: "supports as trabecula (per-dof fixed displacements); moduli as f32 GPa; \
                MG-PCG, 1 MPI rank"
             .to_string(),
+        sed_mpa: None,
     }))
 }
