@@ -289,6 +289,10 @@ fn info(json: bool) -> Result<()> {
         "workgroup memory:         {} KiB",
         s.max_compute_workgroup_storage_size >> 10
     );
+    println!(
+        "f64 in shaders:           {}",
+        if s.shader_f64 { "yes" } else { "no" }
+    );
     // A lattice is stored as one f32 per voxel per field.
     let max_voxels = ctx.max_binding_bytes() / 4;
     println!(

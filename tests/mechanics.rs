@@ -506,7 +506,15 @@ fn a_mineral_that_is_not_a_number_is_refused_with_its_voxel() {
         m[2 + 6 * (3 + 5 * 1)] = bad;
         let err = solver.solve(&ctx, &m, false).unwrap_err();
         assert!(
-            matches!(err, MechError::BadMineral { x: 2, y: 3, z: 1, .. }),
+            matches!(
+                err,
+                MechError::BadMineral {
+                    x: 2,
+                    y: 3,
+                    z: 1,
+                    ..
+                }
+            ),
             "{bad}: {err}"
         );
         assert!(err.to_string().contains("(2, 3, 1)"), "{err}");

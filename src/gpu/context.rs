@@ -48,11 +48,15 @@ pub struct AdapterSummary {
     pub max_compute_invocations_per_workgroup: u32,
     pub max_compute_workgroups_per_dimension: u32,
     pub max_compute_workgroup_storage_size: u32,
+    /// The adapter offers f64 arithmetic in shaders (`SHADER_F64`): what a
+    /// GPU-side f64 residual of the micro-FE would need.
+    pub shader_f64: bool,
 }
 
 impl AdapterSummary {
-    fn new(info: &wgpu::AdapterInfo, limits: &wgpu::Limits) -> Self {
+    fn new(info: &wgpu::AdapterInfo, limits: &wgpu::Limits, features: wgpu::Features) -> Self {
         Self {
+            shader_f64: features.contains(wgpu::Features::SHADER_F64),
             name: info.name.clone(),
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
@@ -193,7 +197,7 @@ impl GpuContext {
                 adapter: info.name.clone(),
                 source,
             })?;
-        let summary = AdapterSummary::new(&info, &device.limits());
+        let summary = AdapterSummary::new(&info, &device.limits(), adapter.features());
         Ok(Self {
             adapter,
             device,
