@@ -503,7 +503,7 @@ fn a_mineral_that_is_not_a_number_is_refused_with_its_voxel() {
     let mut solver = MechSolver::new(&ctx, dims, H_UM, params(0.01, false, 0.3)).unwrap();
     for bad in [f32::NAN, f32::INFINITY, -0.5] {
         let mut m = vec![1.0f32; 6 * 5 * 4];
-        m[2 + 6 * (3 + 5 * 1)] = bad;
+        m[2 + 6 * (3 + 5)] = bad; // voxel (2, 3, 1)
         let err = solver.solve(&ctx, &m, false).unwrap_err();
         assert!(
             matches!(
