@@ -12,6 +12,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use trabecula::gpu::{GpuContext, GpuError};
 use trabecula::io::mhd::Volume;
 use trabecula::lattice::Lattice;
+use trabecula::morph::{Morphometry, ThicknessConvention};
 use trabecula::scene::{self, SceneError};
 use trabecula::sim::{Interrupted, RunOptions, resume_run, run_scene};
 use trabecula::stop::StoppedInSetup;
@@ -114,6 +115,13 @@ enum Command {
         /// fractions in [0, 1] or binary 0/1 data).
         #[arg(long)]
         threshold: Option<f64>,
+        /// How Tb.Th and Tb.Sp (and so Tb.N) are measured: `face-to-face`
+        /// (ball diameter 2d − 1 voxels, d the distance to the nearest
+        /// other-phase voxel centre: a t-voxel plate is t voxels thick, as
+        /// bone-microarchitecture) or `centre-to-centre` (2d: t + 1 voxels,
+        /// as ormir-xct).
+        #[arg(long, value_enum, default_value_t = ThicknessConvention::default())]
+        thickness_convention: ThicknessConvention,
         /// Print as JSON.
         #[arg(long)]
         json: bool,
@@ -232,8 +240,9 @@ fn dispatch(command: Command) -> Result<()> {
             volume,
             voxel_um,
             threshold,
+            thickness_convention,
             json,
-        } => morph(&volume, voxel_um, threshold, json),
+        } => morph(&volume, voxel_um, threshold, thickness_convention, json),
         Command::Mech(args) => trabecula::mech::mech_command(args),
         Command::View(args) => trabecula::render::app::view(args),
         Command::Render(args) => trabecula::render::offscreen::render_command(args),
@@ -397,7 +406,23 @@ fn resume(
     Ok(())
 }
 
-fn morph(path: &Path, voxel_um: Option<f64>, threshold: Option<f64>, json: bool) -> Result<()> {
+/// `trabecula morph --json`: the indices and the thickness convention of
+/// Tb.Th and Tb.Sp.
+#[derive(serde::Serialize)]
+struct MorphReport {
+    #[serde(flatten)]
+    morphometry: Morphometry,
+    thickness_convention: ThicknessConvention,
+    thickness_convention_description: &'static str,
+}
+
+fn morph(
+    path: &Path,
+    voxel_um: Option<f64>,
+    threshold: Option<f64>,
+    convention: ThicknessConvention,
+    json: bool,
+) -> Result<()> {
     let volume = trabecula::io::volume::read_volume(path)?;
     let voxel_um = match voxel_um {
         Some(v) => v,
@@ -411,17 +436,22 @@ fn morph(path: &Path, voxel_um: Option<f64>, threshold: Option<f64>, json: bool)
     };
     let threshold = threshold.unwrap_or(0.5);
     let lattice = Lattice::from_volume(&volume, Some(threshold), voxel_um);
-    let m = trabecula::sim::metrics::lattice_morphometry(&lattice);
+    let m = trabecula::sim::metrics::lattice_morphometry_with(&lattice, convention);
     if !m.has_bone() {
         log::warn!(
             "{}: no voxel reaches the threshold {threshold}: no bone, so {} are undefined",
             path.display(),
-            trabecula::morph::Morphometry::UNDEFINED_WITHOUT_BONE.join(", ")
+            Morphometry::UNDEFINED_WITHOUT_BONE.join(", ")
         );
     }
     let text = defined_or_undefined;
     if json {
-        println!("{}", serde_json::to_string_pretty(&m)?);
+        let report = MorphReport {
+            morphometry: m,
+            thickness_convention: convention,
+            thickness_convention_description: convention.description(),
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
             "volume:         {} ({:?} voxels of {voxel_um} µm)",
@@ -430,6 +460,10 @@ fn morph(path: &Path, voxel_um: Option<f64>, threshold: Option<f64>, json: bool)
         );
         println!("bv_tv:          {}", text(m.bv_tv, 4));
         println!("bs_bv_per_mm:   {}", text(m.bs_bv_per_mm, 3));
+        println!(
+            "thickness:      {convention} ({})",
+            convention.description()
+        );
         println!("tb_th_um:       {}", text(m.tb_th_um, 1));
         println!("tb_sp_um:       {}", text(m.tb_sp_um, 1));
         println!("tb_n_per_mm:    {}", text(m.tb_n_per_mm, 3));

@@ -82,6 +82,12 @@ fn run_demo_writes_run_folder() {
             .is_some_and(|s| !s.is_empty())
     );
     assert!(run["version"].is_string());
+    // The time series' Tb.Th and Tb.Sp are face-to-face unless the scene says.
+    assert_eq!(run["thickness_convention"], "face-to-face");
+    assert_eq!(
+        run["scene"]["outputs"]["thickness_convention"],
+        "face-to-face"
+    );
 
     for f in [
         "lattice_start.mhd",
@@ -104,6 +110,7 @@ fn run_demo_writes_run_folder() {
     );
     let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!((m["bv_tv"].as_f64().unwrap() - rows[3][bv]).abs() < 1e-12);
+    assert_eq!(m["thickness_convention"], "face-to-face");
 }
 
 #[test]

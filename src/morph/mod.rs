@@ -30,19 +30,35 @@
 //!   Kunzelmann 2007): the local thickness of a voxel is the diameter of the
 //!   largest ball that contains it and fits in the phase. With d_c the exact
 //!   Euclidean distance from voxel centre c to the nearest voxel centre of
-//!   the other phase ([`squared_edt`]), the maximal ball at c has radius
-//!   r_c = d_c − ½ (it reaches the voxel boundary, half a voxel before that
-//!   centre) and diameter 2·r_c = 2·d_c − 1; digitally it holds the voxel
-//!   centres x with |x − c| < d_c (no other-phase centre is that near). A
-//!   slab of odd thickness t then measures exactly t (even t: t − 1, the
-//!   digital ball is centred on a voxel). Centres whose ball lies inside a
-//!   26-neighbour's ball (d_n ≥ d_c + |n − c|) are dropped (distance ridge)
-//!   and the rest are painted with max. Outside the block counts as neither
-//!   phase: only other-phase voxels inside the block bound a ball, so a cut
-//!   does not thin trabeculae at the block faces (BoneJ instead treats the
-//!   outside as background for bone). A phase with no other-phase voxel in
-//!   the block gets the block's largest extent.
-//! - `tb_n_per_mm` = 1 / (Tb.Th + Tb.Sp).
+//!   the other phase ([`squared_edt`]), the ball at c holds the voxel
+//!   centres x with |x − c| < d_c (no other-phase centre is that near).
+//!   Its diameter depends on where its surface is taken to be, the
+//!   [`ThicknessConvention`]:
+//!   - `face-to-face` (the default): the ball reaches the voxel boundary,
+//!     half a voxel before the other-phase centre: r_c = d_c − ½, diameter
+//!     2·d_c − 1. A slab of odd thickness t measures exactly t (even t:
+//!     t − 1, the digital ball is centred on a voxel), as the faces of its
+//!     voxels are t apart. bone-microarchitecture's `hildebrand` method
+//!     (radius d_c − ½ voxel) measures the same.
+//!   - `centre-to-centre`: the ball reaches the other-phase voxel centres:
+//!     diameter 2·d_c. A slab of odd thickness t measures t + 1, the
+//!     distance between the centres of the marrow voxels on either side.
+//!     ormir-xct's `trabecular_thickness` measures this (2 × its distance
+//!     map; BoneJ's Thickness doubles its distance map too, not checked
+//!     here).
+//!
+//!   The balls, and so which ball is largest at a voxel, are the same in
+//!   both: every voxel's centre-to-centre thickness is its face-to-face one
+//!   plus exactly one voxel, and so are Tb.Th and Tb.Sp (one voxel edge).
+//!   Centres whose ball lies inside a 26-neighbour's ball
+//!   (d_n ≥ d_c + |n − c|) are dropped (distance ridge) and the rest are
+//!   painted with max. Outside the block counts as neither phase: only
+//!   other-phase voxels inside the block bound a ball, so a cut does not
+//!   thin trabeculae at the block faces (BoneJ instead treats the outside
+//!   as background for bone). A phase with no other-phase voxel in the
+//!   block gets the block's largest extent n (n + 1 centre-to-centre, as a
+//!   slab of n voxels).
+//! - `tb_n_per_mm` = 1 / (Tb.Th + Tb.Sp), in the same convention.
 //! - `euler_characteristic`: χ of the bone as a union of closed unit cubes,
 //!   V − E + F − C over the cube complex (equivalently the Toriwaki–Yonekura
 //!   2×2×2 octant table used by BoneJ's Connectivity), bone 26-connected,
@@ -65,6 +81,60 @@
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+
+/// Where a maximal ball's surface is taken to be, for the local thickness
+/// behind Tb.Th and Tb.Sp (and so Tb.N). See the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThicknessConvention {
+    /// Diameter 2·d − 1 voxels, d the distance from the ball's centre voxel
+    /// to the nearest other-phase voxel centre: a t-voxel plate measures t.
+    #[default]
+    FaceToFace,
+    /// Diameter 2·d voxels: a t-voxel plate measures t + 1 (one voxel
+    /// more than face-to-face, everywhere).
+    CentreToCentre,
+}
+
+impl ThicknessConvention {
+    pub const ALL: [ThicknessConvention; 2] = [Self::FaceToFace, Self::CentreToCentre];
+
+    /// The name used on the command line, in scenes and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FaceToFace => "face-to-face",
+            Self::CentreToCentre => "centre-to-centre",
+        }
+    }
+
+    /// One line saying what the convention measures, for outputs.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::FaceToFace => {
+                "ball diameter 2*d - 1 voxels (d: distance to the nearest other-phase voxel centre): \
+                 a t-voxel plate measures t voxels, as bone-microarchitecture's hildebrand method"
+            }
+            Self::CentreToCentre => {
+                "ball diameter 2*d voxels (d: distance to the nearest other-phase voxel centre): \
+                 a t-voxel plate measures t + 1 voxels, as ormir-xct's trabecular_thickness"
+            }
+        }
+    }
+
+    /// Voxels added to the face-to-face diameter 2·d − 1.
+    fn extra_voxels(self) -> f64 {
+        match self {
+            Self::FaceToFace => 0.0,
+            Self::CentreToCentre => 1.0,
+        }
+    }
+}
+
+impl std::fmt::Display for ThicknessConvention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Morphometric indices of one volume. A NaN index is undefined (no bone)
 /// or unmeasured; it serialises as `null` and reads back from `null`.
@@ -126,8 +196,20 @@ fn check_dims(len: usize, dims: [usize; 3]) {
     );
 }
 
-/// All indices for one bone volume (`true` = bone) of cubic voxels.
+/// All indices for one bone volume (`true` = bone) of cubic voxels, Tb.Th
+/// and Tb.Sp face-to-face (the default [`ThicknessConvention`]).
 pub fn morphometry(bone: &[bool], dims: [usize; 3], voxel_size_um: f64) -> Morphometry {
+    morphometry_with(bone, dims, voxel_size_um, ThicknessConvention::default())
+}
+
+/// All indices for one bone volume (`true` = bone) of cubic voxels, Tb.Th
+/// and Tb.Sp (and so Tb.N) in `convention`.
+pub fn morphometry_with(
+    bone: &[bool],
+    dims: [usize; 3],
+    voxel_size_um: f64,
+    convention: ThicknessConvention,
+) -> Morphometry {
     check_dims(bone.len(), dims);
     let n = bone.len();
     let h_mm = voxel_size_um * 1e-3;
@@ -150,8 +232,8 @@ pub fn morphometry(bone: &[bool], dims: [usize; 3], voxel_size_um: f64) -> Morph
     let bs_vox = bone_surface_area(bone, dims);
     let marrow: Vec<bool> = bone.iter().map(|b| !b).collect();
     let (th_vox, sp_vox) = rayon::join(
-        || mean_local_thickness(bone, dims),
-        || mean_local_thickness(&marrow, dims),
+        || mean_local_thickness_with(bone, dims, convention),
+        || mean_local_thickness_with(&marrow, dims, convention),
     );
     let tb_th_um = th_vox * voxel_size_um;
     let tb_sp_um = sp_vox * voxel_size_um;
@@ -173,9 +255,20 @@ pub fn morphometry(bone: &[bool], dims: [usize; 3], voxel_size_um: f64) -> Morph
     }
 }
 
-/// Mean of [`local_thickness`] over the voxels of `mask` (voxel units); 0 if empty.
+/// Mean of [`local_thickness`] over the voxels of `mask` (voxel units,
+/// face-to-face); 0 if empty.
 pub fn mean_local_thickness(mask: &[bool], dims: [usize; 3]) -> f64 {
-    let th = local_thickness(mask, dims);
+    mean_local_thickness_with(mask, dims, ThicknessConvention::default())
+}
+
+/// Mean of [`local_thickness_with`] over the voxels of `mask` (voxel
+/// units); 0 if empty.
+pub fn mean_local_thickness_with(
+    mask: &[bool],
+    dims: [usize; 3],
+    convention: ThicknessConvention,
+) -> f64 {
+    let th = local_thickness_with(mask, dims, convention);
     let (s, c) = th
         .iter()
         .zip(mask)
@@ -377,14 +470,25 @@ pub fn squared_edt(mask: &[bool], dims: [usize; 3]) -> Vec<i64> {
     d
 }
 
-/// Local thickness (ball diameter, voxel units) of every voxel of `mask`;
-/// 0 elsewhere. See the module docs for the definition.
+/// Local thickness (ball diameter, voxel units, face-to-face) of every
+/// voxel of `mask`; 0 elsewhere. See the module docs for the definition.
 pub fn local_thickness(mask: &[bool], dims: [usize; 3]) -> Vec<f32> {
+    local_thickness_with(mask, dims, ThicknessConvention::default())
+}
+
+/// Local thickness (ball diameter, voxel units) of every voxel of `mask` in
+/// `convention`; 0 elsewhere. See the module docs for the definition.
+pub fn local_thickness_with(
+    mask: &[bool],
+    dims: [usize; 3],
+    convention: ThicknessConvention,
+) -> Vec<f32> {
     check_dims(mask.len(), dims);
     let [nx, ny, nz] = dims;
+    let extra = convention.extra_voxels();
     if !mask.contains(&false) {
         // No boundary inside the block: its extent bounds the phase.
-        let cap = nx.max(ny).max(nz) as f32;
+        let cap = (nx.max(ny).max(nz) as f64 + extra) as f32;
         return vec![cap; mask.len()];
     }
     let d2 = squared_edt(mask, dims);
@@ -457,7 +561,7 @@ pub fn local_thickness(mask: &[bool], dims: [usize; 3]) -> Vec<f32> {
             }
             let cy = ((c / nx) % ny) as i64;
             let cx = (c % nx) as i64;
-            let dia = (2.0 * (c2 as f64).sqrt() - 1.0) as f32;
+            let dia = (2.0 * (c2 as f64).sqrt() - 1.0 + extra) as f32;
             let ry = (rem - 1).isqrt();
             let y0 = (cy - ry).max(0);
             let y1 = (cy + ry).min(ny as i64 - 1);

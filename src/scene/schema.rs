@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Invalid;
 use super::loading::LoadingSection;
 use super::params::{CellsSection, DrugsSection, MechanicsSection, SignalsSection};
+use crate::morph::ThicknessConvention;
 
 /// A whole scene. Unknown keys anywhere are errors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,6 +174,11 @@ pub struct OutputsSection {
     /// agents) every this many days, from day 0. 0 = none.
     #[serde(default)]
     pub volumes_every_days: u32,
+    /// How Tb.Th and Tb.Sp (and so Tb.N) of the time series are measured:
+    /// `face-to-face` (a t-voxel plate is t voxels thick) or
+    /// `centre-to-centre` (t + 1). See [`crate::morph::ThicknessConvention`].
+    #[serde(default)]
+    pub thickness_convention: ThicknessConvention,
 }
 
 fn default_true() -> bool {
@@ -189,6 +195,7 @@ impl Default for OutputsSection {
             morphometry_every_days: default_morph_every(),
             morphometry: true,
             volumes_every_days: 0,
+            thickness_convention: ThicknessConvention::default(),
         }
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::step::StepReport;
 use crate::io::write_atomic;
 use crate::lattice::Lattice;
-use crate::morph::{Morphometry, morphometry};
+use crate::morph::{Morphometry, ThicknessConvention, morphometry_with};
 
 /// Metrics of one step; units in the names.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -144,9 +144,20 @@ impl Metrics {
     }
 }
 
-/// Full morphometry of a lattice.
+/// Full morphometry of a lattice, thicknesses face-to-face (the default
+/// [`ThicknessConvention`]).
 pub fn lattice_morphometry(lattice: &Lattice) -> Morphometry {
-    morphometry(&lattice.bone_mask(), lattice.dims, lattice.voxel_size_um)
+    lattice_morphometry_with(lattice, ThicknessConvention::default())
+}
+
+/// Full morphometry of a lattice, Tb.Th and Tb.Sp in `convention`.
+pub fn lattice_morphometry_with(lattice: &Lattice, convention: ThicknessConvention) -> Morphometry {
+    morphometry_with(
+        &lattice.bone_mask(),
+        lattice.dims,
+        lattice.voxel_size_um,
+        convention,
+    )
 }
 
 /// Morphometry left unmeasured: NaN structure values (empty cells in the CSV).

@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use super::checkpoint::{self, Checkpoint, RunProgress};
-use super::metrics::{Metrics, TimeSeries, lattice_morphometry};
+use super::metrics::{Metrics, TimeSeries, lattice_morphometry_with};
 use super::snapshot::{Frames, Snapshots};
 use super::step::Simulation;
 use crate::cells::CellType;
@@ -20,7 +20,7 @@ use crate::gpu::{AdapterSummary, GpuContext};
 use crate::io::plot::Columns;
 use crate::io::write_atomic_bytes;
 use crate::lattice;
-use crate::morph::Morphometry;
+use crate::morph::{Morphometry, ThicknessConvention};
 use crate::scene::Scene;
 use crate::stop::{Stop, StoppedInSetup};
 
@@ -83,6 +83,10 @@ pub struct RunRecord {
     pub adapter: AdapterSummary,
     /// How the lattice was made ([`crate::lattice::LatticeOrigin`]).
     pub lattice: serde_json::Value,
+    /// How the time series' Tb.Th and Tb.Sp (and so Tb.N) are measured
+    /// (`outputs.thickness_convention`), and what that means.
+    pub thickness_convention: ThicknessConvention,
+    pub thickness_convention_description: String,
     pub steps: u32,
     pub osteocytes_seeded: u32,
     /// GPU memory held by the simulation state at the end, bytes.
@@ -139,6 +143,8 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
         seed: scene.seed,
         adapter: ctx.summary.clone(),
         lattice: serde_json::to_value(&origin)?,
+        thickness_convention: scene.outputs.thickness_convention,
+        thickness_convention_description: scene.outputs.thickness_convention.description().into(),
         steps: scene.steps(),
         osteocytes_seeded: 0,
         gpu_bytes: 0,
@@ -174,7 +180,7 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
     record.osteocytes_seeded = sim.state.cell(CellType::Osteocyte).len;
     let morph = if scene.outputs.morphometry {
         log::debug!("day-0 morphometry");
-        let m = lattice_morphometry(&lat);
+        let m = lattice_morphometry_with(&lat, scene.outputs.thickness_convention);
         if !m.has_bone() {
             warn_no_bone(0.0);
         }
@@ -285,6 +291,8 @@ pub fn resume_run(ctx: &GpuContext, days: Option<u32>, opts: &RunOptions) -> Res
         seed: scene.seed,
         adapter: ctx.summary.clone(),
         lattice: h.run.lattice_origin.clone(),
+        thickness_convention: scene.outputs.thickness_convention,
+        thickness_convention_description: scene.outputs.thickness_convention.description().into(),
         steps: scene.steps(),
         osteocytes_seeded: h.run.osteocytes_seeded,
         gpu_bytes: 0,
@@ -346,7 +354,10 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
         let due = morph_every > 0.0 && day - p.last_morph_day >= morph_every - 1e-9;
         if morph_on && (due || step == steps) {
             let had_bone = p.morph.has_bone();
-            p.morph = lattice_morphometry(&p.sim.read_lattice(ctx));
+            p.morph = lattice_morphometry_with(
+                &p.sim.read_lattice(ctx),
+                scene.outputs.thickness_convention,
+            );
             if had_bone && !p.morph.has_bone() {
                 warn_no_bone(day);
             }
