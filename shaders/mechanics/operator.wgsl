@@ -44,12 +44,12 @@ fn apply(
                 let s = scale[e.x + M.vox.x * (e.y + M.vox.y * e.z)];
                 if s == 0.0 { continue; }
                 let n0 = node_at(M, e);
-                var ea = vec3<f32>(0.0);
+                var d: array<vec3<f32>, 8>;
                 for (var b = 0u; b < 8u; b++) {
                     let nb = n0 + (b & 1u) + M.nodes.x * (((b >> 1u) & 1u) + M.nodes.y * (b >> 2u));
-                    ea += ke_block(M.lame, a, b, load3(nb) - xa);
+                    d[b] = load3(nb) - xa;
                 }
-                acc += s * ea;
+                acc += s * element_row(M.lame, a, &d);
             }
         }
         yout[3u * n] = acc.x;
@@ -87,10 +87,6 @@ fn sed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
         d[b] = load3(nb) - x0; // relative to node 0: the translation carries no energy
     }
     var energy = 0.0;
-    for (var a = 0u; a < 8u; a++) {
-        var f = vec3<f32>(0.0);
-        for (var b = 0u; b < 8u; b++) { f += ke_block(M.lame, a, b, d[b]); }
-        energy += dot(d[a], f);
-    }
+    for (var a = 0u; a < 8u; a++) { energy += dot(d[a], element_row(M.lame, a, &d)); }
     sed_out[v] = 0.5 * s * energy / (M.h_mm * M.h_mm * M.h_mm);
 }
