@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{hash01, porous};
+
 use trabecula::mech::mesh::{ACTIVE, FIX_X, SET_ASIDE, load_bearing_components};
 use trabecula::mech::reference::{
     self, assemble_dense, element_stiffness, gauss_points, lame, matvec, node_count,
@@ -17,34 +19,6 @@ const H_UM: f64 = 20.0;
 
 fn rel(a: f64, b: f64) -> f64 {
     (a - b).abs() / b.abs()
-}
-
-/// Counter hash in [0, 1) for deterministic test geometry.
-fn hash01(i: usize, seed: u64) -> f64 {
-    let mut x = (i as u64) ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^= x >> 31;
-    (x >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// A rod-and-plate lattice with some voxels knocked out: porous, mostly connected.
-fn porous(dims: [usize; 3], seed: u64) -> Vec<f32> {
-    let [nx, ny, nz] = dims;
-    let mut m = vec![0f32; nx * ny * nz];
-    for z in 0..nz {
-        for y in 0..ny {
-            for x in 0..nx {
-                let i = x + nx * (y + ny * z);
-                let column = x % 5 < 2 && y % 5 < 2;
-                let strut = z % 5 == 2 && (x % 5 < 2 || y % 5 < 2);
-                if (column || strut) && hash01(i, seed) > 0.12 {
-                    m[i] = 0.7 + 0.3 * hash01(i, seed + 1) as f32;
-                }
-            }
-        }
-    }
-    m
 }
 
 fn params(strain: f64, confined: bool, nu: f64) -> MechParams {
