@@ -2,7 +2,7 @@
 //! is an 8-node trilinear hexahedron (full 2×2×2 Gauss integration, isotropic
 //! linear elasticity, E = E_tissue · mineral^p); the displacement is found by a
 //! matrix-free preconditioned conjugate gradient on the GPU (a geometric
-//! multigrid V-cycle by default, Jacobi as the baseline).
+//! multigrid W-cycle by default, Jacobi as the baseline).
 //!
 //! * [`mesh`] — which voxels are elements (every face-connected bone
 //!   component joining bottom and top; the rest is set aside with SED 0),

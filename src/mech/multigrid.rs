@@ -1,5 +1,5 @@
 //! The CG preconditioner (`shaders/mechanics/multigrid.wgsl`): Jacobi, or a
-//! geometric multigrid V-cycle on the voxel hierarchy, as voxel micro-FE
+//! geometric multigrid W-cycle on the voxel hierarchy, as voxel micro-FE
 //! solvers of bone use it (ParOSol, Flaig & Arbenz 2011): a coarse voxel is a
 //! 2×2×2 block of fine ones with their mean modulus, the coarse operator is
 //! the same 8-node hexahedron on the coarse grid (for a homogeneous block it
@@ -8,7 +8,7 @@
 //! reaches much deeper into the spectrum per operator application than
 //! damped Jacobi, which the thin struts of a porous mesh need), and the
 //! coarsest grid is solved exactly by a dense inverse factored on the host.
-//! Coarse levels get the load case's supports on their own faces.
+//! A coarse dof is fixed where a fine fixed dof restricts into it.
 
 use super::MechParams;
 use super::mesh::Mesh;
@@ -25,7 +25,7 @@ use crate::gpu::{
 pub enum Preconditioner {
     /// z = D⁻¹ r.
     Jacobi,
-    /// One V-cycle of geometric multigrid.
+    /// One W-cycle of geometric multigrid.
     #[default]
     Multigrid,
 }
@@ -265,7 +265,7 @@ struct CoarseSolve {
     dofs: u32,
 }
 
-/// The preconditioner of one lattice size: Jacobi, or the V-cycle's levels.
+/// The preconditioner of one lattice size: Jacobi, or the multigrid levels.
 pub struct Precond {
     kind: Preconditioner,
     jacobi: wgpu::BindGroup,
