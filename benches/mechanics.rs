@@ -104,8 +104,17 @@ fn main() {
         let (_, gpu_bytes) = memory_needed(dims, params.preconditioner);
         let bone = res.voxels_solved;
         eprintln!(
-            "{n}³: trabecula {} iterations, {:.1} s, F {:.6} N",
-            res.iterations, res.wall_s, res.reaction_force_n
+            "{n}³: trabecula {} iterations ({} on the host), {:.1} s, F {:.6} N; \
+             (iterations, residual) at each readback: {}",
+            res.iterations,
+            res.host_iterations,
+            res.wall_s,
+            res.reaction_force_n,
+            res.history
+                .iter()
+                .map(|(i, r)| format!("{i}:{r:.1e}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         rows.push(Row {
             size: n,
