@@ -473,27 +473,38 @@ fn sigterm_after(
     (status, secs, reader.join().unwrap())
 }
 
+/// A demo run into `out` with `settings` (`--set` values), sent SIGTERM
+/// `delay` after `cue` appears on its stderr: it must exit 130 within 10 s.
+/// Returns its stderr.
+fn stopped_in_setup(out: &std::path::Path, settings: &[&str], cue: &str, delay_ms: u64) -> String {
+    let demo = demo();
+    let mut args = vec![demo.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    for s in settings {
+        args.extend(["--set", s]);
+    }
+    let (status, secs, err) = sigterm_after(&args, cue, std::time::Duration::from_millis(delay_ms));
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(secs < 10.0, "{secs:.1} s from SIGTERM to exit");
+    err
+}
+
+fn run_status(out: &std::path::Path) -> serde_json::Value {
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    run["status"].clone()
+}
+
 #[test]
 fn sigterm_during_lattice_generation_stops_the_run_promptly() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let demo = demo();
-    let (status, secs, err) = sigterm_after(
-        &[
-            demo.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--set",
-            "lattice.dims=[96,96,96]",
-            "--set",
-            "mechanics.model=uniform",
-        ],
-        // Logged just before the lattice is built.
+    // "adapter:" is logged just before the lattice is built.
+    let err = stopped_in_setup(
+        &out,
+        &["lattice.dims=[96,96,96]", "mechanics.model=uniform"],
         "adapter:",
-        std::time::Duration::from_millis(300),
+        300,
     );
-    assert_eq!(status.code(), Some(130), "{err}");
-    assert!(secs < 10.0, "{secs:.1} s from SIGTERM to exit");
     assert!(
         err.contains("stopped during lattice generation, before day 0")
             && err.contains("nothing to checkpoint"),
@@ -507,61 +518,39 @@ fn sigterm_during_lattice_generation_stops_the_run_promptly() {
 fn sigterm_while_settling_the_signals_stops_the_run_promptly() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let demo = demo();
-    let (status, secs, err) = sigterm_after(
-        &[
-            demo.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--set",
-            "lattice.dims=[96,96,96]",
-            "--set",
-            "mechanics.model=uniform",
-        ],
+    let err = stopped_in_setup(
+        &out,
+        &["lattice.dims=[96,96,96]", "mechanics.model=uniform"],
         "settling the basal signals",
-        std::time::Duration::from_millis(500),
+        500,
     );
-    assert_eq!(status.code(), Some(130), "{err}");
-    assert!(secs < 10.0, "{secs:.1} s from SIGTERM to exit");
     assert!(
         err.contains("stopped during settling the basal signals, before day 0")
             && err.contains("nothing to checkpoint"),
         "{err}"
     );
-    let run: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
-    assert_eq!(run["status"], "interrupted");
+    assert_eq!(run_status(&out), "interrupted");
 }
 
 #[test]
 fn sigterm_during_the_spin_up_stops_the_run_promptly() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let demo = demo();
-    let (status, secs, err) = sigterm_after(
+    let err = stopped_in_setup(
+        &out,
         &[
-            demo.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--set",
             "lattice.dims=[48,48,48]",
-            "--set",
             "mechanics.model=uniform",
-            "--set",
             "spin_up_days=200",
         ],
         "spin-up: 200 days",
-        std::time::Duration::from_millis(1500),
+        1500,
     );
-    assert_eq!(status.code(), Some(130), "{err}");
-    assert!(secs < 10.0, "{secs:.1} s from SIGTERM to exit");
     assert!(
         err.contains("stopped during the spin-up (") && err.contains("nothing to checkpoint"),
         "{err}"
     );
-    let run: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
-    assert_eq!(run["status"], "interrupted");
+    assert_eq!(run_status(&out), "interrupted");
     assert!(!out.join("lattice_start.mhd").exists());
 }
 
