@@ -15,7 +15,7 @@ use super::mesh::Mesh;
 use super::reference;
 use crate::gpu::compose::ComposeError;
 use crate::gpu::{
-    Binding::*, GpuContext, Kernel, storage_buffer_zeroed, uniform_buffer, workgroups_for,
+    Binding, Binding::*, GpuContext, Kernel, storage_buffer_zeroed, uniform_buffer, workgroups_for,
 };
 
 /// Which preconditioner the CG uses.
@@ -98,6 +98,18 @@ pub fn chebyshev_steps(degree: u32, ratio: f64) -> Vec<ChebyshevStep> {
     steps
 }
 
+/// Bindings of a smoothing sweep (level parameters, flags, D̂⁻¹, b, K x, x,
+/// scalars); the Chebyshev step adds its direction and coefficients.
+const SWEEP_SLOTS: [(u32, Binding); 7] = [
+    (0, Uniform),
+    (1, StorageRead),
+    (2, StorageRead),
+    (3, StorageRead),
+    (4, StorageRead),
+    (5, StorageWrite),
+    (11, StorageRead),
+];
+
 /// The preconditioner kernels, built once per device.
 pub struct MultigridKernels {
     pub jacobi: Kernel,
@@ -115,17 +127,7 @@ impl MultigridKernels {
                 device,
                 f,
                 "chebyshev_step",
-                &[
-                    (0, Uniform),
-                    (1, StorageRead),
-                    (2, StorageRead),
-                    (3, StorageRead),
-                    (4, StorageRead),
-                    (5, StorageWrite),
-                    (11, StorageRead),
-                    (12, StorageWrite),
-                    (13, Uniform),
-                ],
+                &[SWEEP_SLOTS.as_slice(), &[(12, StorageWrite), (13, Uniform)]].concat(),
                 wg,
             )?,
             coarse: Kernel::with_slots(
@@ -143,21 +145,7 @@ impl MultigridKernels {
                 ],
                 wg,
             )?,
-            jacobi: Kernel::with_slots(
-                device,
-                f,
-                "jacobi_sweep",
-                &[
-                    (0, Uniform),
-                    (1, StorageRead),
-                    (2, StorageRead),
-                    (3, StorageRead),
-                    (4, StorageRead),
-                    (5, StorageWrite),
-                    (11, StorageRead),
-                ],
-                wg,
-            )?,
+            jacobi: Kernel::with_slots(device, f, "jacobi_sweep", &SWEEP_SLOTS, wg)?,
             restrict: Kernel::with_slots(
                 device,
                 f,
