@@ -147,7 +147,7 @@ enum Command {
     View(trabecula::render::app::ViewArgs),
     /// Render a scene after N days, or a run folder, to a PNG (no window needed).
     Render(trabecula::render::offscreen::RenderArgs),
-    /// Run the validation scenes (VALIDATION.md V1–V8) and compare with the published bands.
+    /// Run the validation scenes (docs/validation.md: V1–V8, M1–M2) and compare with the published bands.
     Validate(trabecula::validate::ValidateArgs),
 }
 

@@ -172,7 +172,7 @@ gravity = 0.38
         (0.38, Some(2), false)
     );
 
-    // Constant gravity from the command line, as the issue asks.
+    // Constant gravity from the command line (`--set loading.gravity=…`).
     let s = scene::parse("", "e.toml", &["loading.gravity=0.38".into()]).unwrap();
     let r = s.loading.regime_on(10.0);
     assert_eq!((r.gravity, r.phase), (0.38, None));

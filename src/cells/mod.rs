@@ -2,7 +2,7 @@
 //!
 //! One Rust module per WGSL file under `shaders/cells/`; each holds the
 //! kernels of its entry points and records them into the step's encoder.
-//! `crate::sim::step` calls them in the order of DESIGN §3.
+//! `crate::sim::step` calls them in the order of docs/design.md §3 (One day).
 
 pub mod agents;
 pub mod compact;

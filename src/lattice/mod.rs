@@ -6,7 +6,7 @@ pub mod generate;
 
 use crate::io::mhd::Volume;
 
-/// A voxel is bone when its mineral fraction is at least this (DESIGN §2).
+/// A voxel is bone when its mineral fraction is at least this (docs/design.md §2, The state).
 pub const BONE_THRESHOLD: f32 = 0.5;
 
 /// Mineral fraction per voxel on a regular grid, x fastest.

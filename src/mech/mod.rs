@@ -1,4 +1,4 @@
-//! Voxel micro-finite-element mechanics (DESIGN §4): every solved bone voxel
+//! Voxel micro-finite-element mechanics (docs/design.md §4): every solved bone voxel
 //! is an 8-node trilinear hexahedron (full 2×2×2 Gauss integration, isotropic
 //! linear elasticity, E = E_tissue · mineral^p); the displacement is found by a
 //! matrix-free preconditioned conjugate gradient on the GPU (a geometric

@@ -124,7 +124,7 @@ parameter_section!(
 });
 
 parameter_section!(
-    /// `[signals]`: RANKL and sclerostin reaction–diffusion (DESIGN §5).
+    /// `[signals]`: RANKL and sclerostin reaction–diffusion (docs/design.md §5, Signals).
     SignalsSection, "signals", {
     /// RANKL diffusivity in marrow (~1 µm²/s for a soluble protein in tissue).
     rankl_diffusivity_marrow_um2_per_day: 86_400.0, 86_400.0, 0.0, 1e9, " µm²/day";
@@ -168,7 +168,7 @@ pub enum MechModel {
 
 parameter_section!(
     /// `[mechanics]`: where the unit-load strain energy density comes from
-    /// (DESIGN §4) and when it is solved again.
+    /// (docs/design.md §4, Mechanics) and when it is solved again.
     MechanicsSection, "mechanics", {
     @
     /// `fe` (default) or `uniform`.

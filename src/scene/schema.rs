@@ -27,7 +27,7 @@ pub struct Scene {
     /// Simulated time span in days.
     #[serde(default = "default_days")]
     pub days: u32,
-    /// Time step in days (DESIGN §3: 1 day).
+    /// Time step in days (docs/design.md §3, One day: 1 day).
     #[serde(default = "default_dt")]
     pub dt_days: f64,
     /// Days remodeled at habitual 1 g before day 0. A generated or scanned

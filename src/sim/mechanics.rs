@@ -1,4 +1,4 @@
-//! Where a run's unit-load SED comes from (DESIGN §3 stage 1, §4): either a
+//! Where a run's unit-load SED comes from (docs/design.md §3 stage 1, §4 Mechanics): either a
 //! voxel micro-FE solve of the current geometry, repeated when the bone has
 //! changed enough or every `resolve_every_days`, warm-started; or a uniform
 //! prescribed SED. Gravity, exercise and drugs scale the unit-load field

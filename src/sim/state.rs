@@ -1,4 +1,4 @@
-//! The simulation's GPU state (DESIGN §2): lattice fields, agent buffers
+//! The simulation's GPU state (docs/design.md §2, The state): lattice fields, agent buffers
 //! and the scratch the step's scans and reductions need. Everything lives
 //! on the GPU; the host keeps only counts.
 

@@ -1,4 +1,4 @@
-//! `trabecula validate`: runs the validation scenes of VALIDATION.md (V1–V8)
+//! `trabecula validate`: runs the validation scenes of docs/validation.md (V1–V8)
 //! at a reduced lattice size over several seeds and compares each figure
 //! with its published band. Writes `validation.csv`, `validation.md`, each
 //! scenario's time series and plots; fails when a row fails.

@@ -1,4 +1,4 @@
-//! The rows of VALIDATION.md: each a figure computed from the scenario runs
+//! The rows of docs/validation.md: each a figure computed from the scenario runs
 //! (per seed), its published band and its source.
 
 use std::fmt::Write;
@@ -192,7 +192,7 @@ fn row(spec: Spec, values: Vec<f64>, condition: Option<(String, bool)>) -> RowRe
 /// without an osteoblast.
 const ACTIVITY_WINDOW_DAYS: usize = 30;
 
-/// Every row of VALIDATION.md and the mechanism checks of the issue.
+/// Every row of docs/validation.md: V1–V8 and the mechanism checks M1–M2.
 pub fn evaluate(runs: &Runs) -> Vec<RowResult> {
     use Scenario::*;
     let mut out = Vec::new();
