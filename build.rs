@@ -1,5 +1,7 @@
 //! Fingerprints the model's sources (`src/`, `shaders/`) so `validate` can
-//! tell a run finished by this very code from one finished by other code.
+//! tell a run finished by this very code from one finished by other code,
+//! and embeds every `shaders/**/*.wgsl` in a table the composer reads
+//! (`$OUT_DIR/shaders.rs`), so no list of shader files is kept by hand.
 
 use std::path::{Path, PathBuf};
 
@@ -34,4 +36,28 @@ fn main() {
         }
     }
     println!("cargo:rustc-env=TRABECULA_SOURCE_HASH={hash:016x}");
+
+    let root = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let mut table = String::from(
+        "/// Every `shaders/**/*.wgsl`: (path under `shaders/` without `.wgsl`, text).\n",
+    );
+    table.push_str("const SOURCES: &[(&str, &str)] = &[\n");
+    for path in &paths {
+        let Ok(rel) = path.strip_prefix("shaders") else {
+            continue;
+        };
+        if path.extension().and_then(|e| e.to_str()) != Some("wgsl") {
+            continue;
+        }
+        let name = rel.with_extension("").to_string_lossy().replace('\\', "/");
+        let abs = Path::new(&root).join(path);
+        table.push_str(&format!(
+            "    ({name:?}, include_str!({:?})),\n",
+            abs.display().to_string()
+        ));
+    }
+    table.push_str("];\n");
+    let out =
+        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("shaders.rs");
+    std::fs::write(out, table).expect("writing the shader table");
 }

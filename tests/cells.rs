@@ -732,55 +732,6 @@ fn at_1g_bone_stays_within_a_few_percent_over_100_days() {
     );
 }
 
-/// Layouts of the Pod structs against naga's reflection of the WGSL.
-#[test]
-fn agent_and_params_layouts_match_wgsl() {
-    use trabecula::gpu::compose::compose_validated;
-    use wgpu::naga;
-    let check = |file: &str, name: &str, size: usize, offsets: &[usize]| {
-        let (_, module) = compose_validated(file).unwrap();
-        let ty = module
-            .types
-            .iter()
-            .find(|(_, t)| t.name.as_deref() == Some(name))
-            .unwrap()
-            .1;
-        let naga::TypeInner::Struct { members, span } = &ty.inner else {
-            panic!()
-        };
-        assert_eq!(*span as usize, size, "{name} size");
-        let wgsl: Vec<usize> = members.iter().map(|m| m.offset as usize).collect();
-        assert_eq!(wgsl, offsets, "{name} offsets");
-    };
-    use std::mem::{offset_of, size_of};
-    check(
-        "cells/fate",
-        "Agent",
-        size_of::<Agent>(),
-        &[
-            offset_of!(Agent, voxel),
-            offset_of!(Agent, id),
-            offset_of!(Agent, state),
-            offset_of!(Agent, aim),
-            offset_of!(Agent, age_days),
-            offset_of!(Agent, setpoint),
-            offset_of!(Agent, timer_days),
-            offset_of!(Agent, activity),
-        ],
-    );
-    // StepParams: every field is 4 bytes after the 16-byte grid, in order.
-    let n_fields = (size_of::<StepParams>() - 16) / 4;
-    let mut offsets = vec![0];
-    offsets.extend((0..n_fields).map(|k| 16 + 4 * k));
-    check(
-        "cells/fate",
-        "StepParams",
-        size_of::<StepParams>(),
-        &offsets,
-    );
-    assert_eq!(offset_of!(StepParams, next_osteoblast_id), 16 + 4 * 37);
-}
-
 #[test]
 fn sensing_writes_sources_by_its_formula_and_kills_at_the_disuse_hazard() {
     use trabecula::cells::osteocytes::Osteocytes;

@@ -7,7 +7,7 @@ mod common;
 
 use trabecula::lattice::Lattice;
 use trabecula::render::offscreen::{Image, LatticeBuffers, Offscreen, simulate};
-use trabecula::render::{Frame, Layers, OrbitCamera, SliceField, View};
+use trabecula::render::{Frame, Layers, OrbitCamera, SliceField};
 
 const W: u32 = 160;
 const H: u32 = 120;
@@ -307,33 +307,6 @@ fn camera_looks_at_the_block_centre() {
             "corner {corner}"
         );
     }
-}
-
-#[test]
-fn view_and_sprites_match_their_wgsl_twins() {
-    use std::mem::{offset_of, size_of};
-    let (size, members) = common::wgsl_layout("render/bone", "View");
-    let offsets: Vec<u32> = members.iter().map(|m| m.1).collect();
-    assert_eq!(size as usize, size_of::<View>());
-    assert_eq!(
-        offsets,
-        [
-            offset_of!(View, inv_view_proj),
-            offset_of!(View, view_proj),
-            offset_of!(View, eye),
-            offset_of!(View, right),
-            offset_of!(View, up),
-            offset_of!(View, viewport),
-            offset_of!(View, grid),
-            offset_of!(View, clip),
-            offset_of!(View, shade),
-            offset_of!(View, flags),
-        ]
-        .map(|o| o as u32)
-    );
-    use trabecula::render::agents::Sprites;
-    let (size, _) = common::wgsl_layout("render/agents", "Sprites");
-    assert_eq!(size as usize, size_of::<Sprites>());
 }
 
 #[test]

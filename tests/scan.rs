@@ -4,35 +4,7 @@
 mod common;
 
 use trabecula::gpu::{GpuContext, read_buffer, rng, storage_buffer_init, storage_buffer_zeroed};
-use trabecula::scan::{Reduce, ReduceParams, Scan, ScanParams, exclusive_scan_cpu, sum_cpu};
-
-#[test]
-fn param_structs_match_wgsl() {
-    use std::mem::{offset_of, size_of};
-    let (size, members) = common::wgsl_layout("scan/scan", "ScanParams");
-    assert_eq!(size as usize, size_of::<ScanParams>());
-    let rust = [
-        ("n", offset_of!(ScanParams, n)),
-        ("base", offset_of!(ScanParams, base)),
-        ("total_index", offset_of!(ScanParams, total_index)),
-        ("_pad", offset_of!(ScanParams, _pad)),
-    ];
-    let wgsl: Vec<(&str, usize)> = members
-        .iter()
-        .map(|(n, o)| (n.as_str(), *o as usize))
-        .collect();
-    assert_eq!(wgsl, rust);
-
-    let (size, members) = common::wgsl_layout("scan/reduce", "ReduceParams");
-    assert_eq!(size as usize, size_of::<ReduceParams>());
-    assert_eq!(size % 16, 0);
-    let offsets: Vec<u32> = members.iter().map(|(_, o)| *o).collect();
-    assert_eq!(&members[0].0, "n");
-    assert_eq!(&members[1].0, "base");
-    assert_eq!(offsets[0] as usize, offset_of!(ReduceParams, n));
-    assert_eq!(offsets[1] as usize, offset_of!(ReduceParams, base));
-    assert_eq!(offsets[2] as usize, offset_of!(ReduceParams, _pad));
-}
+use trabecula::scan::{Reduce, Scan, exclusive_scan_cpu, sum_cpu};
 
 /// Random u32 in 0..4, keyed on (n, i).
 fn counts(n: u32) -> Vec<u32> {

@@ -6,32 +6,6 @@ mod common;
 use trabecula::gpu::{GpuContext, read_buffer, rng, storage_buffer_init, storage_buffer_zeroed};
 use trabecula::signals::{Diffuse, DiffuseParams, jacobi_sweep_cpu};
 
-#[test]
-fn diffuse_params_match_wgsl() {
-    use std::mem::{offset_of, size_of};
-    let (size, members) = common::wgsl_layout("signals/diffuse", "DiffuseParams");
-    assert_eq!(size as usize, size_of::<DiffuseParams>());
-    assert_eq!(size % 16, 0);
-    let rust = [
-        ("grid", offset_of!(DiffuseParams, grid)),
-        ("voxel_size_um", offset_of!(DiffuseParams, voxel_size_um)),
-        (
-            "d_marrow_um2_per_day",
-            offset_of!(DiffuseParams, d_marrow_um2_per_day),
-        ),
-        (
-            "d_bone_um2_per_day",
-            offset_of!(DiffuseParams, d_bone_um2_per_day),
-        ),
-        ("decay_per_day", offset_of!(DiffuseParams, decay_per_day)),
-    ];
-    let wgsl: Vec<(&str, usize)> = members
-        .iter()
-        .map(|(n, o)| (n.as_str(), *o as usize))
-        .collect();
-    assert_eq!(wgsl, rust);
-}
-
 /// Runs `sweeps` sweeps from `c0` on the GPU and reads `c` back.
 fn solve(
     ctx: &GpuContext,

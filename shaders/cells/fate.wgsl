@@ -14,8 +14,7 @@
 @group(0) @binding(2) var<storage, read_write> cells: array<Agent>;
 @group(0) @binding(3) var<storage, read_write> alive: array<u32>;
 @group(0) @binding(4) var<storage, read_write> embed: array<u32>;
-// counts: [osteocytes alive, apoptotic, osteoclasts, osteoblasts,
-//          live osteocytes sensing disuse]; embeddings are the scan total of `embed`.
+// counts: slots COUNT_* of common/constants; embeddings are the scan total of `embed`.
 @group(0) @binding(5) var<storage, read_write> counts: array<atomic<u32>>;
 
 @compute @workgroup_size(WG)
@@ -24,9 +23,9 @@ fn fate_osteocytes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     if k >= P.n_osteocytes { return; }
     let s = cells[k].state;
     alive[k] = select(1u, 0u, s == STATE_DEAD);
-    if s == STATE_ALIVE { atomicAdd(&counts[0], 1u); }
-    if senses_disuse(cells[k]) { atomicAdd(&counts[4], 1u); }
-    if s == STATE_APOPTOTIC { atomicAdd(&counts[1], 1u); }
+    if s == STATE_ALIVE { atomicAdd(&counts[COUNT_OSTEOCYTES_ALIVE], 1u); }
+    if senses_disuse(cells[k]) { atomicAdd(&counts[COUNT_OSTEOCYTES_DISUSE], 1u); }
+    if s == STATE_APOPTOTIC { atomicAdd(&counts[COUNT_OSTEOCYTES_APOPTOTIC], 1u); }
 }
 
 @compute @workgroup_size(WG)
@@ -41,7 +40,7 @@ fn fate_osteoclasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     }
     alive[k] = select(1u, 0u, a.state == STATE_DEAD);
     // Precursors (negative age) are not osteoclasts yet.
-    if a.state != STATE_DEAD && !is_precursor(a) { atomicAdd(&counts[2], 1u); }
+    if a.state != STATE_DEAD && !is_precursor(a) { atomicAdd(&counts[COUNT_OSTEOCLASTS], 1u); }
 }
 
 @compute @workgroup_size(WG)
@@ -61,7 +60,7 @@ fn fate_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
             a.timer_days = 1.0;
             embeds = rng_uniform(P.seed, P.step, a.id, PURPOSE_EMBED) < P.osteocyte_seed_prob;
         }
-        if !touches_bone(a.voxel) && mineral[a.voxel] < 0.5 {
+        if !touches_bone(a.voxel) && mineral[a.voxel] < BONE_THRESHOLD {
             // Its bone was resorbed from under it: an osteoblast forms only
             // on bone, so it is lost rather than leave matrix in the marrow.
             a.state = STATE_DEAD;
@@ -75,5 +74,5 @@ fn fate_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     }
     alive[k] = select(0u, 1u, a.state == STATE_ALIVE);
     embed[k] = select(0u, 1u, a.state == STATE_EMBED);
-    if a.state == STATE_ALIVE { atomicAdd(&counts[3], 1u); }
+    if a.state == STATE_ALIVE { atomicAdd(&counts[COUNT_OSTEOBLASTS], 1u); }
 }

@@ -22,7 +22,7 @@
 fn seed_flags(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = invocation_id(gid, nwg);
     if i >= P.grid.n { return; }
-    let bone = mineral[i] >= 0.5;
+    let bone = mineral[i] >= BONE_THRESHOLD;
     let u = rng_uniform(P.seed, 0u, i, PURPOSE_OSTEOCYTE_SEED);
     flags[i] = select(0u, 1u, bone && u < P.osteocyte_seed_prob);
 }
@@ -59,7 +59,7 @@ fn sense(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     var a = osteocytes[k];
     if a.state == STATE_DEAD { return; }
     // Resorbed with its voxel: removed.
-    if mineral[a.voxel] < 0.5 {
+    if mineral[a.voxel] < BONE_THRESHOLD {
         a.state = STATE_DEAD;
         osteocytes[k] = a;
         return;

@@ -48,7 +48,7 @@ fn birth_probabilities(i: u32) -> vec2<f32> {
     for (var d = 0u; d < 6u; d++) {
         let n = face_neighbour(P.grid, i, d);
         if n == NO_TARGET { continue; }
-        if mineral[n] >= 0.5 && P.stimulus_ref > 0.0 {
+        if mineral[n] >= BONE_THRESHOLD && P.stimulus_ref > 0.0 {
             overload = max(overload, P.load_factor * sed_unit[n] / P.stimulus_ref - 1.0);
         }
     }

@@ -34,7 +34,7 @@ fn refill_face(i: u32) -> u32 {
         let n = face_neighbour(P.grid, i, d);
         if n == NO_TARGET { continue; }
         let m = mineral[n];
-        if m >= 0.5 && m < best_m && may_form(n) {
+        if m >= BONE_THRESHOLD && m < best_m && may_form(n) {
             best_m = m;
             best = d;
         }

@@ -1,6 +1,8 @@
 // Lattice indexing shared by every kernel: x fastest, then y, then z
 // (the MetaImage order). Invocation ids fold 2-D dispatches (see kernel.rs).
 
+#import common/constants
+
 // Workgroup size, set per pipeline as an override constant.
 override WG: u32 = 64u;
 

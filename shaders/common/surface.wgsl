@@ -4,12 +4,12 @@
 fn touches_bone(i: u32) -> bool {
     for (var d = 0u; d < 6u; d++) {
         let n = face_neighbour(P.grid, i, d);
-        if n != NO_TARGET && mineral[n] >= 0.5 { return true; }
+        if n != NO_TARGET && mineral[n] >= BONE_THRESHOLD { return true; }
     }
     return false;
 }
 
 // A marrow voxel with a bone face neighbour: where surface cells live.
 fn is_surface(i: u32) -> bool {
-    return mineral[i] < 0.5 && touches_bone(i);
+    return mineral[i] < BONE_THRESHOLD && touches_bone(i);
 }

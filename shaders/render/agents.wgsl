@@ -10,6 +10,9 @@ struct Sprites {
     xray: u32,      // 1: drawn through bone, translucent
     _pad0: u32,
     _pad1: u32,
+    // Linear RGB in legend order: live osteocyte, apoptotic osteocyte,
+    // osteoclast, osteoblast (render::agents::AGENT_COLOURS).
+    colours: array<vec4<f32>, 4>,
 }
 
 @group(0) @binding(0) var<uniform> view: View;
@@ -22,19 +25,12 @@ struct VsOut {
     @location(1) colour: vec4<f32>,
 }
 
-// Colours (linear RGB) in the legend's order; keep in sync with
-// `render::agents::AGENT_COLOURS`.
+// The legend slot of a cell: osteocytes by state, then osteoclasts, osteoblasts.
 fn agent_colour(kind: u32, state: u32) -> vec3<f32> {
     if kind == 0u {
-        if state == STATE_APOPTOTIC {
-            return vec3<f32>(0.90, 0.05, 0.90);   // apoptotic osteocyte: magenta
-        }
-        return vec3<f32>(0.10, 0.75, 0.15);       // live osteocyte: green
+        return sprites.colours[select(0u, 1u, state == STATE_APOPTOTIC)].rgb;
     }
-    if kind == KIND_OSTEOCLAST {
-        return vec3<f32>(0.95, 0.08, 0.03);       // osteoclast: red
-    }
-    return vec3<f32>(0.05, 0.35, 1.00);           // osteoblast: blue
+    return sprites.colours[kind + 1u].rgb;
 }
 
 @vertex

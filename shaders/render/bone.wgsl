@@ -1,5 +1,5 @@
 // The bone pass: one full-screen triangle; each pixel ray-marches the
-// `mineral` lattice (voxel DDA, then a trilinear search for mineral = 0.5
+// `mineral` lattice (voxel DDA, then a trilinear search for mineral = BONE_THRESHOLD
 // inside the first bone voxel), shades the hit by its gradient normal, writes
 // its depth for the agent sprites, and blends the signal slice and colour bar.
 #import render/view
@@ -123,7 +123,7 @@ fn march(o: vec3<f32>, d: vec3<f32>, t0: f32, t1: f32, entry_normal: vec3<f32>) 
             break;
         }
         let t_out = min(min(t_max.x, t_max.y), min(t_max.z, t1));
-        if mineral_at(v) >= 0.5 {
+        if mineral_at(v) >= BONE_THRESHOLD {
             if first {
                 // The ray enters bone through a face of the block or the clip
                 // plane: show the cut section, flat.
@@ -136,7 +136,7 @@ fn march(o: vec3<f32>, d: vec3<f32>, t0: f32, t1: f32, entry_normal: vec3<f32>) 
             // Search the iso-surface of the trilinear field inside this voxel.
             var ta = t_in;
             var fa = density(o + d * ta);
-            var found = fa >= 0.5;
+            var found = fa >= BONE_THRESHOLD;
             var tb = ta;
             if !found {
                 // Five samples across the voxel: the iso-surface of a binary
@@ -144,7 +144,7 @@ fn march(o: vec3<f32>, d: vec3<f32>, t0: f32, t1: f32, entry_normal: vec3<f32>) 
                 for (var k = 1; k <= 5; k = k + 1) {
                     tb = mix(t_in, t_out, f32(k) / 5.0);
                     let fb = density(o + d * tb);
-                    if fb >= 0.5 {
+                    if fb >= BONE_THRESHOLD {
                         found = true;
                         break;
                     }
@@ -153,7 +153,7 @@ fn march(o: vec3<f32>, d: vec3<f32>, t0: f32, t1: f32, entry_normal: vec3<f32>) 
                 if found {
                     for (var b = 0; b < 5; b = b + 1) {
                         let tm = 0.5 * (ta + tb);
-                        if density(o + d * tm) >= 0.5 {
+                        if density(o + d * tm) >= BONE_THRESHOLD {
                             tb = tm;
                         } else {
                             ta = tm;
@@ -162,7 +162,7 @@ fn march(o: vec3<f32>, d: vec3<f32>, t0: f32, t1: f32, entry_normal: vec3<f32>) 
                 }
             }
             if found {
-                let t = select(tb, ta, fa >= 0.5);
+                let t = select(tb, ta, fa >= BONE_THRESHOLD);
                 let g = gradient(o + d * t);
                 hit.found = true;
                 hit.t = t;

@@ -2,6 +2,8 @@
 // overlay and colouring switches. Must be kept in sync with `View` in
 // src/render/view.rs. World units are voxels; voxel (i,j,k) fills [i,i+1)×….
 
+#import common/constants
+
 struct View {
     inv_view_proj: mat4x4<f32>,
     view_proj: mat4x4<f32>,

@@ -17,8 +17,6 @@ struct ReduceParams {
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
-// Values per invocation; keep in sync with `scan::CHUNK` in src/scan/mod.rs.
-const CHUNK: u32 = 64u;
 
 @compute @workgroup_size(WG)
 fn chunk_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

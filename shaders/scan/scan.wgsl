@@ -21,8 +21,6 @@ struct ScanParams {
 @group(0) @binding(3) var<storage, read> offsets: array<u32>;
 @group(0) @binding(4) var<storage, read_write> total: array<u32>;
 
-// Elements per invocation; keep in sync with `scan::CHUNK` in src/scan/mod.rs.
-const CHUNK: u32 = 64u;
 
 @compute @workgroup_size(WG)
 fn chunk_sums(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -1,5 +1,5 @@
 // One Jacobi sweep of D∇²c − k c + s = 0 on the voxel lattice (x fastest): c_in → c_out.
-// Face diffusivity is the harmonic mean of the two voxels' (bone where mineral ≥ 0.5, else
+// Face diffusivity is the harmonic mean of the two voxels' (bone where mineral ≥ BONE_THRESHOLD, else
 // marrow); block faces are zero-flux. Dispatch: one invocation per voxel, 1-D folded to 2-D.
 #import common/lattice
 
@@ -18,11 +18,9 @@ struct DiffuseParams {
 @group(0) @binding(3) var<storage, read> c_in: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c_out: array<f32>;
 
-// Mineral fraction from which a voxel counts as bone (keep in sync with BONE_MINERAL in diffuse.rs).
-const BONE_MINERAL: f32 = 0.5;
 
 fn diffusivity(i: u32) -> f32 {
-    return select(P.d_marrow_um2_per_day, P.d_bone_um2_per_day, mineral[i] >= BONE_MINERAL);
+    return select(P.d_marrow_um2_per_day, P.d_bone_um2_per_day, mineral[i] >= BONE_THRESHOLD);
 }
 
 @compute @workgroup_size(WG)

@@ -15,7 +15,7 @@
 fn bone_fields(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = invocation_id(gid, nwg);
     if i >= P.grid.n { return; }
-    let b = mineral[i] >= 0.5;
+    let b = mineral[i] >= BONE_THRESHOLD;
     bone[i] = select(0.0, 1.0, b);
     bone_stimulus[i] = select(0.0, P.load_factor * sed_unit[i], b);
 }

@@ -1,18 +1,18 @@
 //! Agent storage (`shaders/common/agents.wgsl`): one Pod struct for all three
 //! cell types, each type in its own GPU buffer sized for growth.
 
-/// Must be kept in sync with `Agent` in `shaders/common/agents.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Agent {
-    pub voxel: u32,
-    pub id: u32,
-    pub state: u32,
-    pub aim: u32,
-    pub age_days: f32,
-    pub setpoint: f32,
-    pub timer_days: f32,
-    pub activity: f32,
+crate::gpu_struct! {
+    #[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct Agent in "cells/fate" {
+        pub voxel: u32,
+        pub id: u32,
+        pub state: u32,
+        pub aim: u32,
+        pub age_days: f32,
+        pub setpoint: f32,
+        pub timer_days: f32,
+        pub activity: f32,
+    }
 }
 
 impl Agent {

@@ -6,12 +6,14 @@ use anyhow::Result;
 use super::{kernel, record};
 use crate::gpu::{Binding::*, GpuContext, Kernel, uniform_buffer};
 
-/// Must be kept in sync with `CompactParams` in `shaders/cells/compact.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct CompactParams {
-    pub n: u32,
-    pub _pad: [u32; 3],
+crate::gpu_struct! {
+    #[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct CompactParams in "cells/compact" {
+        pub n: u32,
+        pub _pad0: u32,
+        pub _pad1: u32,
+        pub _pad2: u32,
+    }
 }
 
 pub struct Compact {
@@ -52,7 +54,10 @@ impl Compact {
         let u = uniform_buffer(
             &ctx.device,
             "compact params",
-            &CompactParams { n, _pad: [0; 3] },
+            &CompactParams {
+                n,
+                ..Default::default()
+            },
         );
         record(ctx, enc, &self.compact, &[&u, src, keep, slots, dst], n);
     }

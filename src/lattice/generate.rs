@@ -19,23 +19,23 @@ use crate::stop::Stop;
 /// The stage a stop during generation reports.
 const STAGE: &str = "lattice generation";
 
-/// Must be kept in sync with `GenParams` in `shaders/lattice/generate.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct GenParams {
-    pub grid: [u32; 4],
-    pub seed: u32,
-    pub field: u32,
-    pub axis: u32,
-    pub radius: u32,
-    pub sigma: f32,
-    pub weight: f32,
-    pub accumulate: u32,
-    pub threshold: f32,
-    pub lo: f32,
-    pub hi: f32,
-    pub bins: u32,
-    pub _pad: u32,
+crate::gpu_struct! {
+    #[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct GenParams in "lattice/generate" {
+        pub grid: [u32; 4],
+        pub seed: u32,
+        pub field: u32,
+        pub axis: u32,
+        pub radius: u32,
+        pub sigma: f32,
+        pub weight: f32,
+        pub accumulate: u32,
+        pub threshold: f32,
+        pub lo: f32,
+        pub hi: f32,
+        pub bins: u32,
+        pub _pad: u32,
+    }
 }
 
 /// What to generate.

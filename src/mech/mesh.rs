@@ -7,32 +7,32 @@ use super::reference::{self, node_count, node_index};
 use super::{LoadCase, MechError, MechParams};
 use crate::lattice::BONE_THRESHOLD;
 
-/// Node flag bits; must be kept in sync with `shaders/mechanics/mesh.wgsl`.
+/// Node flag bits (`shaders/mechanics/mesh.wgsl`; compared by a test).
 pub const FIX_X: u32 = 1;
 pub const FIX_Y: u32 = 2;
 pub const FIX_Z: u32 = 4;
 pub const ACTIVE: u32 = 8;
 
-/// Parameter block of every mechanics kernel (binding 0).
-/// Must be kept in sync with `MeshParams` in `shaders/mechanics/mesh.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct MeshParams {
-    /// nx, ny, nz, voxel count.
-    pub vox: [u32; 4],
-    /// nx+1, ny+1, nz+1, node count.
-    pub nodes: [u32; 4],
-    pub h_mm: f32,
-    /// `jacobi_sweep`: start from x = 0.
-    pub clear: u32,
-    /// `residual`: restart CG (p = z).
-    pub restart: u32,
-    /// Workgroups (partial sums) of a node-wide dispatch.
-    pub npart: u32,
-    /// Lamé constants λ, μ of unit Young's modulus (the element matrix is
-    /// E·h times the unit one).
-    pub lame: [f32; 2],
-    pub _pad: [u32; 2],
+crate::gpu_struct! {
+    /// Parameter block of every mechanics kernel (binding 0).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct MeshParams in "mechanics/mesh" {
+        /// nx, ny, nz, voxel count.
+        pub vox: [u32; 4],
+        /// nx+1, ny+1, nz+1, node count.
+        pub nodes: [u32; 4],
+        pub h_mm: f32,
+        /// `jacobi_sweep`: start from x = 0.
+        pub clear: u32,
+        /// `residual`: restart CG (p = z).
+        pub restart: u32,
+        /// Workgroups (partial sums) of a node-wide dispatch.
+        pub npart: u32,
+        /// Lamé constants λ, μ of unit Young's modulus (the element matrix is
+        /// E·h times the unit one).
+        pub lame: [f32; 2],
+        pub _pad: [u32; 2],
+    }
 }
 
 /// Host-side mesh of one geometry.

@@ -56,15 +56,15 @@ const CYCLE_INDEX: u32 = 2;
 const MAX_DENSE_DOFS: usize = 1024;
 const COARSEST_DEGREE: u32 = 32;
 
-/// Coefficients of one Chebyshev step (binding 13 of `multigrid.wgsl`).
-/// Must be kept in sync with `ChebyshevStep` in `shaders/mechanics/multigrid.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct ChebyshevStep {
-    pub keep: f32,
-    pub gain: f32,
-    pub clear: u32,
-    pub _pad: u32,
+crate::gpu_struct! {
+    /// Coefficients of one Chebyshev step (binding 13 of `multigrid.wgsl`).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct ChebyshevStep in "mechanics/multigrid" {
+        pub keep: f32,
+        pub gain: f32,
+        pub clear: u32,
+        pub _pad: u32,
+    }
 }
 
 /// The steps of a degree-`degree` Chebyshev iteration for a spectrum of

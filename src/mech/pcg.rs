@@ -6,21 +6,23 @@
 use crate::gpu::compose::ComposeError;
 use crate::gpu::{Binding::*, Kernel};
 
-/// Scalars of the iteration, living in a GPU buffer.
-/// Must be kept in sync with `Scalars` in `shaders/mechanics/pcg.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Scalars {
-    pub rz: f32,
-    pub pq: f32,
-    pub alpha: f32,
-    pub beta: f32,
-    pub rr: f32,
-    pub rr_stop: f32,
-    pub iters: u32,
-    pub done: u32,
-    pub bad: u32,
-    pub _pad: [u32; 3],
+crate::gpu_struct! {
+    /// Scalars of the iteration, living in a GPU buffer.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct Scalars in "mechanics/pcg" {
+        pub rz: f32,
+        pub pq: f32,
+        pub alpha: f32,
+        pub beta: f32,
+        pub rr: f32,
+        pub rr_stop: f32,
+        pub iters: u32,
+        pub done: u32,
+        pub bad: u32,
+        pub _pad0: u32,
+        pub _pad1: u32,
+        pub _pad2: u32,
+    }
 }
 
 /// Workgroup size of the single-workgroup reductions.

@@ -8,8 +8,8 @@ use wgpu::util::DeviceExt;
 use super::{DEPTH_FORMAT, buffer_entry, shader_module};
 
 /// Sprite colours (linear RGB) in legend order: live osteocyte, apoptotic
-/// osteocyte, osteoclast, osteoblast. Keep in sync with `agent_colour` in
-/// `shaders/render/agents.wgsl`.
+/// osteocyte, osteoclast, osteoblast: green, magenta, red, blue. The
+/// sprite uniform carries them to `agent_colour` in `shaders/render/agents.wgsl`.
 pub const AGENT_COLOURS: [[f32; 3]; 4] = [
     [0.10, 0.75, 0.15],
     [0.90, 0.05, 0.90],
@@ -25,14 +25,15 @@ pub const AGENT_LABELS: [&str; 4] = [
     "osteoblast",
 ];
 
-/// Must be kept in sync with `Sprites` in `shaders/render/agents.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Sprites {
-    pub kind: u32,
-    pub xray: u32,
-    pub _pad0: u32,
-    pub _pad1: u32,
+crate::gpu_struct! {
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct Sprites in "render/agents" {
+        pub kind: u32,
+        pub xray: u32,
+        pub _pad0: u32,
+        pub _pad1: u32,
+        pub colours: [[f32; 4]; 4],
+    }
 }
 
 /// The sprite pipelines (depth-tested, and "x-ray" through bone) and the
@@ -112,6 +113,7 @@ impl AgentPass {
                     xray,
                     _pad0: 0,
                     _pad1: 0,
+                    colours: AGENT_COLOURS.map(|[r, g, b]| [r, g, b, 1.0]),
                 }),
                 usage: wgpu::BufferUsages::UNIFORM,
             })

@@ -3,26 +3,26 @@
 
 use super::camera::CameraFrame;
 
-/// Must be kept in sync with `View` in `shaders/render/view.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct View {
-    pub inv_view_proj: [[f32; 4]; 4],
-    pub view_proj: [[f32; 4]; 4],
-    pub eye: [f32; 4],
-    pub right: [f32; 4],
-    pub up: [f32; 4],
-    /// x0, y0, width, height of the 3-D view in target pixels.
-    pub viewport: [f32; 4],
-    /// nx, ny, nz, n.
-    pub grid: [u32; 4],
-    /// Clip x (voxels), slice x (voxels), slice opacity, sprite radius (voxels).
-    pub clip: [f32; 4],
-    /// Stimulus colouring (0/1), stimulus per unit SED, slice range maximum,
-    /// manual sRGB encoding (1 when the target does not encode).
-    pub shade: [f32; 4],
-    /// Slice field (`SliceField as u32`), colour bar (0/1), agent depth bias (0/1), unused.
-    pub flags: [u32; 4],
+crate::gpu_struct! {
+    #[derive(Debug, Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct View in "render/bone" {
+        pub inv_view_proj: [[f32; 4]; 4],
+        pub view_proj: [[f32; 4]; 4],
+        pub eye: [f32; 4],
+        pub right: [f32; 4],
+        pub up: [f32; 4],
+        /// x0, y0, width, height of the 3-D view in target pixels.
+        pub viewport: [f32; 4],
+        /// nx, ny, nz, n.
+        pub grid: [u32; 4],
+        /// Clip x (voxels), slice x (voxels), slice opacity, sprite radius (voxels).
+        pub clip: [f32; 4],
+        /// Stimulus colouring (0/1), stimulus per unit SED, slice range maximum,
+        /// manual sRGB encoding (1 when the target does not encode).
+        pub shade: [f32; 4],
+        /// Slice field (`SliceField as u32`), colour bar (0/1), agent depth bias (0/1), unused.
+        pub flags: [u32; 4],
+    }
 }
 
 /// The signal field shown on the slice.

@@ -19,7 +19,7 @@ use crate::gpu::GpuContext;
 
 /// Elements handled sequentially by one invocation, at every level of the
 /// tree. Fixed (not the workgroup size) so results never depend on `WG`;
-/// keep in sync with `CHUNK` in `shaders/scan/scan.wgsl` and `reduce.wgsl`.
+/// its WGSL twin is in `shaders/common/constants.wgsl` (compared by a test).
 pub const CHUNK: u32 = 64;
 
 /// Largest number of 4-byte elements bound at once from a caller's buffer:

@@ -9,16 +9,17 @@
 use super::{CHUNK, Scratch, bind, elements, window_elements};
 use crate::gpu::{Binding::*, GpuContext, Kernel, uniform_buffer};
 
-/// Parameters of one dispatch. Keep in sync with `ReduceParams` in
-/// `shaders/scan/reduce.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct ReduceParams {
-    /// Values in this window of the level.
-    pub n: u32,
-    /// Index in the destination of chunk 0's partial.
-    pub base: u32,
-    pub _pad: [u32; 2],
+crate::gpu_struct! {
+    /// `shaders/scan/reduce.wgsl`.
+    #[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct ReduceParams in "scan/reduce" {
+        /// Values in this window of the level.
+        pub n: u32,
+        /// Index in the destination of chunk 0's partial.
+        pub base: u32,
+        pub _pad0: u32,
+        pub _pad1: u32,
+    }
 }
 
 const SLOTS: [u32; 3] = [0, 1, 2];
@@ -85,7 +86,8 @@ impl Reduce {
                 &ReduceParams {
                     n,
                     base,
-                    _pad: [0; 2],
+                    _pad0: 0,
+                    _pad1: 0,
                 },
             )
         };

@@ -10,18 +10,18 @@
 use super::{CHUNK, Scratch, bind, elements, window_elements};
 use crate::gpu::{Binding::*, GpuContext, Kernel, uniform_buffer};
 
-/// Parameters of one dispatch. Keep in sync with `ScanParams` in
-/// `shaders/scan/scan.wgsl`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct ScanParams {
-    /// Elements in this window of the level.
-    pub n: u32,
-    /// Index of the window's first chunk in the level above.
-    pub base: u32,
-    /// Element of `total` that receives the grand total (`scan_top` only).
-    pub total_index: u32,
-    pub _pad: u32,
+crate::gpu_struct! {
+    /// `shaders/scan/scan.wgsl`.
+    #[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+    pub struct ScanParams in "scan/scan" {
+        /// Elements in this window of the level.
+        pub n: u32,
+        /// Index of the window's first chunk in the level above.
+        pub base: u32,
+        /// Element of `total` that receives the grand total (`scan_top` only).
+        pub total_index: u32,
+        pub _pad: u32,
+    }
 }
 
 /// Binding numbers of each entry point (see the WGSL file).

@@ -1,30 +1,26 @@
 //! Quasi-steady reaction–diffusion of one signal (`shaders/signals/diffuse.wgsl`,
-//! DESIGN §5): warm-started Jacobi sweeps towards D∇²c − k c + s = 0.
+//! docs/design.md §5, Signals): warm-started Jacobi sweeps towards D∇²c − k c + s = 0.
 //!
 //! One sweep: `c'ᵢ = (Σ_f D_f/h² · c_f + sᵢ) / (Σ_f D_f/h² + k)` over the six
 //! faces, with `D_f` the harmonic mean of the two voxels' diffusivities (bone
-//! where mineral ≥ [`BONE_MINERAL`], else marrow) and zero flux through the
+//! where mineral ≥ [`BONE_THRESHOLD`](crate::lattice::BONE_THRESHOLD), else marrow) and zero flux through the
 //! block faces. Each voxel is computed alone from the previous state, so the
 //! result does not depend on the workgroup size.
 
 use crate::gpu::{Binding::*, GpuContext, Kernel, uniform_buffer};
 
-/// Mineral fraction from which a voxel diffuses as bone. Keep in sync with
-/// `BONE_MINERAL` in the WGSL file.
-pub const BONE_MINERAL: f32 = 0.5;
-
-/// Parameters of the sweep. Keep in sync with `DiffuseParams` in
-/// `shaders/signals/diffuse.wgsl`.
-#[repr(C)]
-#[derive(bytemuck::Pod, bytemuck::Zeroable, Clone, Copy, Debug, Default)]
-pub struct DiffuseParams {
-    /// nx, ny, nz, n = nx·ny·nz (x fastest).
-    pub grid: [u32; 4],
-    pub voxel_size_um: f32,
-    pub d_marrow_um2_per_day: f32,
-    pub d_bone_um2_per_day: f32,
-    /// k > 0 keeps every sweep's denominator positive.
-    pub decay_per_day: f32,
+crate::gpu_struct! {
+    /// `shaders/signals/diffuse.wgsl`.
+    #[derive(bytemuck::Pod, bytemuck::Zeroable, Clone, Copy, Debug, Default)]
+    pub struct DiffuseParams in "signals/diffuse" {
+        /// nx, ny, nz, n = nx·ny·nz (x fastest).
+        pub grid: [u32; 4],
+        pub voxel_size_um: f32,
+        pub d_marrow_um2_per_day: f32,
+        pub d_bone_um2_per_day: f32,
+        /// k > 0 keeps every sweep's denominator positive.
+        pub decay_per_day: f32,
+    }
 }
 
 /// The Jacobi sweep pipeline.
@@ -130,7 +126,7 @@ pub fn jacobi_sweep_cpu(
     assert_eq!(nx * ny * nz, n, "grid n must be nx·ny·nz");
     assert!(mineral.len() as i64 >= n && source.len() as i64 >= n && c.len() as i64 >= n);
     let diffusivity = |i: usize| {
-        if mineral[i] >= BONE_MINERAL {
+        if mineral[i] >= crate::lattice::BONE_THRESHOLD {
             p.d_bone_um2_per_day
         } else {
             p.d_marrow_um2_per_day

@@ -1,4 +1,4 @@
-//! One step of the simulation, read top to bottom as DESIGN §3.
+//! One step of the simulation, read top to bottom as docs/design.md §3 (One day).
 //!
 //! The step owns the encoders; kernels only record. A step is three
 //! submissions because births and deaths change the agent counts that later
@@ -217,7 +217,13 @@ impl Simulation {
         let bone: Vec<f64> = lattice
             .mineral
             .iter()
-            .map(|&m| if m >= 0.5 { 1.0 } else { 0.0 })
+            .map(|&m| {
+                if m >= crate::lattice::BONE_THRESHOLD {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
             .collect();
         let n_bone = bone.iter().sum::<f64>().max(1.0);
         let stimulus_ref = sed_unit
@@ -696,7 +702,7 @@ impl Simulation {
         }
     }
 
-    /// Advances one step (DESIGN §3) and returns its metrics.
+    /// Advances one step (docs/design.md §3, One day) and returns its metrics.
     pub fn advance(&mut self, ctx: &GpuContext) -> Result<StepReport> {
         let regime = self.next_regime();
         let n = self.state.n_voxels;

@@ -16,29 +16,6 @@ pub fn bin() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_BIN_EXE_trabecula"))
 }
 
-/// Size and member (name, offset) pairs of WGSL struct `name` in shader
-/// `file`, from naga's layouter: the twin a Rust `Pod` struct must match.
-pub fn wgsl_layout(file: &str, name: &str) -> (u32, Vec<(String, u32)>) {
-    use wgpu::naga;
-    let (_, module) = trabecula::gpu::compose::compose_validated(file).unwrap();
-    let mut layouter = naga::proc::Layouter::default();
-    layouter.update(module.to_ctx()).unwrap();
-    for (_, ty) in module.types.iter() {
-        if ty.name.as_deref() == Some(name)
-            && let naga::TypeInner::Struct { members, span } = &ty.inner
-        {
-            return (
-                *span,
-                members
-                    .iter()
-                    .map(|m| (m.name.clone().unwrap_or_default(), m.offset))
-                    .collect(),
-            );
-        }
-    }
-    panic!("struct {name} not found in {file}");
-}
-
 /// Counter hash in [0, 1) for deterministic test geometry.
 pub fn hash01(i: usize, seed: u64) -> f64 {
     let mut x = (i as u64) ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
