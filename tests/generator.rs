@@ -36,7 +36,16 @@ fn run_one(
     let t = storage_buffer_init(d, "dst", dst0);
     let w = storage_buffer_init(d, "wide", wide);
     let h = storage_buffer_zeroed(d, "hist", 4 * (HIST_BINS as u64 + 1));
-    let bg = k.bind(d, &[&u, &s, &t, &w, &h]);
+    let bg = k.bind(
+        d,
+        &[
+            ("P", &u),
+            ("src", &s),
+            ("dst", &t),
+            ("wide", &w),
+            ("hist", &h),
+        ],
+    );
     let mut enc = d.create_command_encoder(&Default::default());
     k.run(&mut enc, &bg, p.grid[3]);
     ctx.submit_and_wait(enc);

@@ -201,3 +201,59 @@ fn every_shared_constant_matches_its_rust_twin() {
     // The fate kernels fill exactly COUNTS slots.
     assert_eq!(fate::COUNTS, 5);
 }
+
+/// Layouts come from the shader: each entry point gets exactly the
+/// resources it uses, with their WGSL names, kinds and minimum sizes.
+#[test]
+fn kernel_layouts_are_read_from_the_shader() {
+    use trabecula::gpu::kernel::slots_of;
+    use trabecula::gpu::{Binding, Slot};
+    let slots = slots_of("mechanics/operator", "sed").unwrap();
+    let got: Vec<(u32, Binding, &str, u64)> = slots
+        .iter()
+        .map(|s: &Slot| (s.binding, s.kind, s.name.as_str(), s.min_bytes))
+        .collect();
+    let params = std::mem::size_of::<trabecula::mech::mesh::MeshParams>() as u64;
+    assert_eq!(
+        got,
+        [
+            (0, Binding::Uniform, "M", params),
+            (2, Binding::StorageRead, "scale", 4),
+            (4, Binding::StorageRead, "xin", 4),
+            (7, Binding::StorageWrite, "sed_out", 4),
+        ]
+    );
+    // Every entry point of every kernel file reflects.
+    for file in kernel_files().filter(|f| !f.starts_with("render/")) {
+        let (_, module) = compose_validated(file).unwrap();
+        for ep in &module.entry_points {
+            let slots = slots_of(file, &ep.name).unwrap();
+            assert!(!slots.is_empty(), "{file}::{} binds nothing", ep.name);
+        }
+    }
+}
+
+/// Binding by name refuses what binding by position let through.
+#[test]
+fn a_wrong_missing_or_undersized_buffer_is_refused_by_name() {
+    use trabecula::gpu::kernel::{check_bindings, slots_of};
+    let slots = slots_of("scan/scan", "chunk_sums").unwrap();
+    let declared: Vec<String> = ["P", "src", "dst", "offsets", "total"]
+        .map(String::from)
+        .to_vec();
+    let ok = [("P", 16), ("src", 256), ("dst", 4)];
+    assert_eq!(check_bindings(&slots, &declared, ok), Ok(()));
+    // A name the shader does not have.
+    let err = check_bindings(&slots, &declared, [("P", 16), ("input", 256), ("dst", 4)]);
+    assert!(err.unwrap_err().contains("no binding `input`"));
+    // A resource left out.
+    let err = check_bindings(&slots, &declared, [("P", 16), ("src", 256)]);
+    assert!(err.unwrap_err().contains("\"dst\""));
+    // The parameters and a data buffer swapped: 4 bytes where the 16-byte
+    // uniform belongs.
+    let err = check_bindings(&slots, &declared, [("P", 4), ("src", 256), ("dst", 16)]);
+    assert!(err.unwrap_err().contains("`P` is 4 bytes"));
+    // The same name twice.
+    let err = check_bindings(&slots, &declared, [("P", 16), ("src", 256), ("src", 4)]);
+    assert!(err.unwrap_err().contains("twice"));
+}

@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::{kernel, record};
-use crate::gpu::{Binding::*, GpuContext, Kernel, uniform_buffer};
+use crate::gpu::{GpuContext, Kernel, uniform_buffer};
 
 crate::gpu_struct! {
     #[derive(Debug, Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -23,19 +23,7 @@ pub struct Compact {
 impl Compact {
     pub fn new(ctx: &GpuContext, wg: u32) -> Result<Self> {
         Ok(Self {
-            compact: kernel(
-                ctx,
-                "cells/compact",
-                "compact",
-                &[
-                    (0, Uniform),
-                    (1, StorageRead),
-                    (2, StorageRead),
-                    (3, StorageRead),
-                    (4, StorageWrite),
-                ],
-                wg,
-            )?,
+            compact: kernel(ctx, "cells/compact", "compact", wg)?,
         })
     }
 
@@ -59,6 +47,18 @@ impl Compact {
                 ..Default::default()
             },
         );
-        record(ctx, enc, &self.compact, &[&u, src, keep, slots, dst], n);
+        record(
+            ctx,
+            enc,
+            &self.compact,
+            &[
+                ("C", &u),
+                ("src", src),
+                ("keep", keep),
+                ("slots", slots),
+                ("dst", dst),
+            ],
+            n,
+        );
     }
 }

@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::{kernel, record};
-use crate::gpu::{Binding::*, GpuContext, Kernel};
+use crate::gpu::{GpuContext, Kernel};
 
 /// Slots of the counts buffer the fate kernels fill.
 pub const COUNT_OSTEOCYTES_ALIVE: usize = 0;
@@ -25,24 +25,10 @@ const FILE: &str = "cells/fate";
 
 impl Fate {
     pub fn new(ctx: &GpuContext, wg: u32) -> Result<Self> {
-        let three = [
-            (0, Uniform),
-            (2, StorageWrite),
-            (3, StorageWrite),
-            (5, StorageWrite),
-        ];
-        let all = [
-            (0, Uniform),
-            (1, StorageRead),
-            (2, StorageWrite),
-            (3, StorageWrite),
-            (4, StorageWrite),
-            (5, StorageWrite),
-        ];
         Ok(Self {
-            osteocytes: kernel(ctx, FILE, "fate_osteocytes", &three, wg)?,
-            osteoclasts: kernel(ctx, FILE, "fate_osteoclasts", &three, wg)?,
-            osteoblasts: kernel(ctx, FILE, "fate_osteoblasts", &all, wg)?,
+            osteocytes: kernel(ctx, FILE, "fate_osteocytes", wg)?,
+            osteoclasts: kernel(ctx, FILE, "fate_osteoclasts", wg)?,
+            osteoblasts: kernel(ctx, FILE, "fate_osteoblasts", wg)?,
         })
     }
 
@@ -63,14 +49,24 @@ impl Fate {
             ctx,
             enc,
             &self.osteocytes,
-            &[p, osteocytes.0, osteocytes.1, counts],
+            &[
+                ("P", p),
+                ("cells", osteocytes.0),
+                ("alive", osteocytes.1),
+                ("counts", counts),
+            ],
             osteocytes.2,
         );
         record(
             ctx,
             enc,
             &self.osteoclasts,
-            &[p, osteoclasts.0, osteoclasts.1, counts],
+            &[
+                ("P", p),
+                ("cells", osteoclasts.0),
+                ("alive", osteoclasts.1),
+                ("counts", counts),
+            ],
             osteoclasts.2,
         );
         record(
@@ -78,12 +74,12 @@ impl Fate {
             enc,
             &self.osteoblasts,
             &[
-                p,
-                mineral,
-                osteoblasts.0,
-                osteoblasts.1,
-                osteoblasts.2,
-                counts,
+                ("P", p),
+                ("mineral", mineral),
+                ("cells", osteoblasts.0),
+                ("alive", osteoblasts.1),
+                ("embed", osteoblasts.2),
+                ("counts", counts),
             ],
             osteoblasts.3,
         );

@@ -16,31 +16,24 @@ pub mod remodel;
 pub use agents::{Agent, AgentBuffer, CellType};
 pub use params::StepParams;
 
-use crate::gpu::{Binding, GpuContext, Kernel};
+use crate::gpu::{GpuContext, Kernel};
 
-/// Builds one entry point of `file` with explicit (slot, kind) bindings.
+/// Builds one entry point of `file`; its bindings come from the shader.
 pub(crate) fn kernel(
     ctx: &GpuContext,
     file: &str,
     entry: &str,
-    slots: &[(u32, Binding)],
     workgroup_size: u32,
 ) -> anyhow::Result<Kernel> {
-    Ok(Kernel::with_slots(
-        &ctx.device,
-        file,
-        entry,
-        slots,
-        workgroup_size,
-    )?)
+    Ok(Kernel::new(&ctx.device, file, entry, workgroup_size)?)
 }
 
-/// Records `kernel` over `n` invocations with `buffers` in slot order.
+/// Records `kernel` over `n` invocations with `buffers` bound by WGSL name.
 pub(crate) fn record(
     ctx: &GpuContext,
     encoder: &mut wgpu::CommandEncoder,
     kernel: &Kernel,
-    buffers: &[&wgpu::Buffer],
+    buffers: &[(&str, &wgpu::Buffer)],
     n: u32,
 ) {
     if n == 0 {

@@ -5,7 +5,7 @@
 use anyhow::Result;
 
 use super::{kernel, record};
-use crate::gpu::{Binding::*, GpuContext, Kernel};
+use crate::gpu::{GpuContext, Kernel};
 
 pub struct Motion {
     pub claim_osteoclasts: Kernel,
@@ -18,29 +18,11 @@ const FILE: &str = "cells/motion";
 
 impl Motion {
     pub fn new(ctx: &GpuContext, wg: u32) -> Result<Self> {
-        let claim = [
-            (0, Uniform),
-            (1, StorageRead),
-            (2, StorageRead),
-            (3, StorageRead),
-            (4, StorageWrite),
-            (5, StorageWrite),
-        ];
-        // Osteoblasts also read coupling and sclerostin (where they may form).
-        let formation = [(6, StorageRead), (7, StorageRead)];
-        let claim_ob = [&claim[..], &formation[..]].concat();
-        let settle = [
-            (0, Uniform),
-            (1, StorageRead),
-            (4, StorageWrite),
-            (5, StorageWrite),
-        ];
-        let settle_ob = [&settle[..], &formation[..]].concat();
         Ok(Self {
-            claim_osteoclasts: kernel(ctx, FILE, "claim_osteoclasts", &claim, wg)?,
-            claim_osteoblasts: kernel(ctx, FILE, "claim_osteoblasts", &claim_ob, wg)?,
-            settle_osteoclasts: kernel(ctx, FILE, "settle_osteoclasts", &settle, wg)?,
-            settle_osteoblasts: kernel(ctx, FILE, "settle_osteoblasts", &settle_ob, wg)?,
+            claim_osteoclasts: kernel(ctx, FILE, "claim_osteoclasts", wg)?,
+            claim_osteoblasts: kernel(ctx, FILE, "claim_osteoblasts", wg)?,
+            settle_osteoclasts: kernel(ctx, FILE, "settle_osteoclasts", wg)?,
+            settle_osteoblasts: kernel(ctx, FILE, "settle_osteoblasts", wg)?,
         })
     }
 
@@ -64,7 +46,14 @@ impl Motion {
             ctx,
             enc,
             &self.claim_osteoclasts,
-            &[p, mineral, occupant, rankl, claims, osteoclasts],
+            &[
+                ("P", p),
+                ("mineral", mineral),
+                ("occupant", occupant),
+                ("rankl", rankl),
+                ("claims", claims),
+                ("cells", osteoclasts),
+            ],
             n_oc,
         );
         record(
@@ -72,14 +61,14 @@ impl Motion {
             enc,
             &self.claim_osteoblasts,
             &[
-                p,
-                mineral,
-                occupant,
-                rankl,
-                claims,
-                osteoblasts,
-                coupling,
-                sclerostin,
+                ("P", p),
+                ("mineral", mineral),
+                ("occupant", occupant),
+                ("rankl", rankl),
+                ("claims", claims),
+                ("cells", osteoblasts),
+                ("coupling", coupling),
+                ("sclerostin", sclerostin),
             ],
             n_ob,
         );
@@ -87,14 +76,26 @@ impl Motion {
             ctx,
             enc,
             &self.settle_osteoclasts,
-            &[p, mineral, claims, osteoclasts],
+            &[
+                ("P", p),
+                ("mineral", mineral),
+                ("claims", claims),
+                ("cells", osteoclasts),
+            ],
             n_oc,
         );
         record(
             ctx,
             enc,
             &self.settle_osteoblasts,
-            &[p, mineral, claims, osteoblasts, coupling, sclerostin],
+            &[
+                ("P", p),
+                ("mineral", mineral),
+                ("claims", claims),
+                ("cells", osteoblasts),
+                ("coupling", coupling),
+                ("sclerostin", sclerostin),
+            ],
             n_ob,
         );
     }

@@ -6,7 +6,7 @@
 use anyhow::Result;
 
 use super::{kernel, record};
-use crate::gpu::{Binding::*, GpuContext, Kernel};
+use crate::gpu::{GpuContext, Kernel};
 
 pub struct Osteocytes {
     pub seed_flags: Kernel,
@@ -20,53 +20,10 @@ const FILE: &str = "cells/osteocytes";
 impl Osteocytes {
     pub fn new(ctx: &GpuContext, wg: u32) -> Result<Self> {
         Ok(Self {
-            seed_flags: kernel(
-                ctx,
-                FILE,
-                "seed_flags",
-                &[(0, Uniform), (1, StorageRead), (3, StorageWrite)],
-                wg,
-            )?,
-            seed_scatter: kernel(
-                ctx,
-                FILE,
-                "seed_scatter",
-                &[
-                    (0, Uniform),
-                    (2, StorageRead),
-                    (3, StorageWrite),
-                    (4, StorageRead),
-                    (5, StorageWrite),
-                ],
-                wg,
-            )?,
-            sense: kernel(
-                ctx,
-                FILE,
-                "sense",
-                &[
-                    (0, Uniform),
-                    (1, StorageRead),
-                    (2, StorageRead),
-                    (5, StorageWrite),
-                    (6, StorageWrite),
-                    (7, StorageWrite),
-                ],
-                wg,
-            )?,
-            embed_scatter: kernel(
-                ctx,
-                FILE,
-                "embed_scatter",
-                &[
-                    (0, Uniform),
-                    (2, StorageRead),
-                    (4, StorageRead),
-                    (5, StorageWrite),
-                    (8, StorageRead),
-                ],
-                wg,
-            )?,
+            seed_flags: kernel(ctx, FILE, "seed_flags", wg)?,
+            seed_scatter: kernel(ctx, FILE, "seed_scatter", wg)?,
+            sense: kernel(ctx, FILE, "sense", wg)?,
+            embed_scatter: kernel(ctx, FILE, "embed_scatter", wg)?,
         })
     }
 
@@ -80,7 +37,13 @@ impl Osteocytes {
         flags: &wgpu::Buffer,
         n_voxels: u32,
     ) {
-        record(ctx, enc, &self.seed_flags, &[p, mineral, flags], n_voxels);
+        record(
+            ctx,
+            enc,
+            &self.seed_flags,
+            &[("P", p), ("mineral", mineral), ("flags", flags)],
+            n_voxels,
+        );
     }
 
     /// Writes the flagged osteocytes at their scanned slots.
@@ -100,7 +63,13 @@ impl Osteocytes {
             ctx,
             enc,
             &self.seed_scatter,
-            &[p, sed, flags, offsets, cells],
+            &[
+                ("P", p),
+                ("sed_unit", sed),
+                ("flags", flags),
+                ("offsets", offsets),
+                ("osteocytes", cells),
+            ],
             n_voxels,
         );
     }
@@ -123,7 +92,14 @@ impl Osteocytes {
             ctx,
             enc,
             &self.sense,
-            &[p, mineral, sed, cells, rankl_src, scl_src],
+            &[
+                ("P", p),
+                ("mineral", mineral),
+                ("sed_unit", sed),
+                ("osteocytes", cells),
+                ("rankl_source", rankl_src),
+                ("sclerostin_source", scl_src),
+            ],
             n,
         );
     }
@@ -145,7 +121,13 @@ impl Osteocytes {
             ctx,
             enc,
             &self.embed_scatter,
-            &[p, sed, offsets, osteocytes, osteoblasts],
+            &[
+                ("P", p),
+                ("sed_unit", sed),
+                ("offsets", offsets),
+                ("osteocytes", osteocytes),
+                ("osteoblasts", osteoblasts),
+            ],
             n_osteoblasts,
         );
     }

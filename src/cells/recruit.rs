@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::{kernel, record};
-use crate::gpu::{Binding::*, GpuContext, Kernel};
+use crate::gpu::{GpuContext, Kernel};
 
 pub struct Recruit {
     pub occupy_osteoclasts: Kernel,
@@ -29,67 +29,11 @@ pub struct RecruitFields<'a> {
 impl Recruit {
     pub fn new(ctx: &GpuContext, wg: u32) -> Result<Self> {
         Ok(Self {
-            occupy_osteoclasts: kernel(
-                ctx,
-                FILE,
-                "occupy_osteoclasts",
-                &[(0, Uniform), (6, StorageWrite), (11, StorageWrite)],
-                wg,
-            )?,
-            occupy_osteoblasts: kernel(
-                ctx,
-                FILE,
-                "occupy_osteoblasts",
-                &[(0, Uniform), (6, StorageWrite), (12, StorageWrite)],
-                wg,
-            )?,
-            initial_flags: kernel(
-                ctx,
-                FILE,
-                "initial_flags",
-                &[
-                    (0, Uniform),
-                    (1, StorageRead),
-                    (3, StorageRead),
-                    (6, StorageWrite),
-                    (7, StorageWrite),
-                    (8, StorageWrite),
-                ],
-                wg,
-            )?,
-            flags: kernel(
-                ctx,
-                FILE,
-                "recruit_flags",
-                &[
-                    (0, Uniform),
-                    (1, StorageRead),
-                    (2, StorageRead),
-                    (3, StorageRead),
-                    (4, StorageRead),
-                    (5, StorageRead),
-                    (6, StorageWrite),
-                    (7, StorageWrite),
-                    (8, StorageWrite),
-                ],
-                wg,
-            )?,
-            scatter: kernel(
-                ctx,
-                FILE,
-                "recruit_scatter",
-                &[
-                    (0, Uniform),
-                    (6, StorageWrite),
-                    (7, StorageWrite),
-                    (8, StorageWrite),
-                    (9, StorageRead),
-                    (10, StorageRead),
-                    (11, StorageWrite),
-                    (12, StorageWrite),
-                ],
-                wg,
-            )?,
+            occupy_osteoclasts: kernel(ctx, FILE, "occupy_osteoclasts", wg)?,
+            occupy_osteoblasts: kernel(ctx, FILE, "occupy_osteoblasts", wg)?,
+            initial_flags: kernel(ctx, FILE, "initial_flags", wg)?,
+            flags: kernel(ctx, FILE, "recruit_flags", wg)?,
+            scatter: kernel(ctx, FILE, "recruit_scatter", wg)?,
         })
     }
 
@@ -111,14 +55,22 @@ impl Recruit {
             ctx,
             enc,
             &self.occupy_osteoclasts,
-            &[p, occupant, osteoclasts],
+            &[
+                ("P", p),
+                ("occupant", occupant),
+                ("osteoclasts", osteoclasts),
+            ],
             n_oc,
         );
         record(
             ctx,
             enc,
             &self.occupy_osteoblasts,
-            &[p, occupant, osteoblasts],
+            &[
+                ("P", p),
+                ("occupant", occupant),
+                ("osteoblasts", osteoblasts),
+            ],
             n_ob,
         );
     }
@@ -140,15 +92,15 @@ impl Recruit {
             enc,
             &self.flags,
             &[
-                p,
-                f.mineral,
-                f.sed,
-                f.rankl,
-                f.sclerostin,
-                f.coupling,
-                f.occupant,
-                oc_flags,
-                ob_flags,
+                ("P", p),
+                ("mineral", f.mineral),
+                ("sed_unit", f.sed),
+                ("rankl", f.rankl),
+                ("sclerostin", f.sclerostin),
+                ("coupling", f.coupling),
+                ("occupant", f.occupant),
+                ("oc_flags", oc_flags),
+                ("ob_flags", ob_flags),
             ],
             n_voxels,
         );
@@ -170,7 +122,14 @@ impl Recruit {
             ctx,
             enc,
             &self.initial_flags,
-            &[p, f.mineral, f.rankl, f.occupant, oc_flags, ob_flags],
+            &[
+                ("P", p),
+                ("mineral", f.mineral),
+                ("rankl", f.rankl),
+                ("occupant", f.occupant),
+                ("oc_flags", oc_flags),
+                ("ob_flags", ob_flags),
+            ],
             n_voxels,
         );
     }
@@ -194,14 +153,14 @@ impl Recruit {
             enc,
             &self.scatter,
             &[
-                p,
-                occupant,
-                flags.0,
-                flags.1,
-                offsets.0,
-                offsets.1,
-                osteoclasts,
-                osteoblasts,
+                ("P", p),
+                ("occupant", occupant),
+                ("oc_flags", flags.0),
+                ("ob_flags", flags.1),
+                ("oc_offsets", offsets.0),
+                ("ob_offsets", offsets.1),
+                ("osteoclasts", osteoclasts),
+                ("osteoblasts", osteoblasts),
             ],
             n_voxels,
         );

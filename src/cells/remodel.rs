@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::{kernel, record};
-use crate::gpu::{Binding::*, GpuContext, Kernel};
+use crate::gpu::{GpuContext, Kernel};
 
 pub struct Remodel {
     pub remodel: Kernel,
@@ -13,23 +13,7 @@ pub struct Remodel {
 impl Remodel {
     pub fn new(ctx: &GpuContext, wg: u32) -> Result<Self> {
         Ok(Self {
-            remodel: kernel(
-                ctx,
-                "cells/remodel",
-                "remodel",
-                &[
-                    (0, Uniform),
-                    (1, StorageWrite),
-                    (2, StorageRead),
-                    (3, StorageRead),
-                    (4, StorageWrite),
-                    (5, StorageWrite),
-                    (6, StorageWrite),
-                    (7, StorageRead),
-                    (8, StorageRead),
-                ],
-                wg,
-            )?,
+            remodel: kernel(ctx, "cells/remodel", "remodel", wg)?,
         })
     }
 
@@ -53,15 +37,15 @@ impl Remodel {
             enc,
             &self.remodel,
             &[
-                p,
-                mineral,
-                occupant,
-                osteoclasts,
-                coupling,
-                resorbed,
-                formed,
-                sclerostin,
-                osteoblasts,
+                ("P", p),
+                ("mineral", mineral),
+                ("occupant", occupant),
+                ("osteoclasts", osteoclasts),
+                ("coupling", coupling),
+                ("resorbed", resorbed),
+                ("formed", formed),
+                ("sclerostin", sclerostin),
+                ("osteoblasts", osteoblasts),
             ],
             n_voxels,
         );

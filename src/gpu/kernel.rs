@@ -1,14 +1,30 @@
 //! A compute kernel: one WGSL entry point, its explicit bind-group layout and
 //! its pipeline. Kernels only record; the caller owns encoder and submission.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use wgpu::naga;
+
 use super::compose::{ComposeError, compose_validated};
 
-/// The kind of one binding; bindings are numbered in order from 0.
+/// The kind of one binding, as the shader declares it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Binding {
     Uniform,
     StorageRead,
     StorageWrite,
+}
+
+/// One resource an entry point uses, read from the shader by naga.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub binding: u32,
+    pub kind: Binding,
+    /// The WGSL variable name; buffers are bound by it.
+    pub name: String,
+    /// Bytes a buffer needs at least: the struct, or one array element.
+    pub min_bytes: u64,
 }
 
 /// One compute entry point with its layout.
@@ -17,8 +33,11 @@ pub struct Kernel {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
     pub workgroup_size: u32,
-    /// (binding number, kind) in the order `bind` takes buffers.
-    slots: Vec<(u32, Binding)>,
+    /// The group-0 resources the entry point uses, by binding number.
+    pub slots: Vec<Slot>,
+    /// Every resource name the file declares: a buffer given under one of
+    /// these that this entry point does not use is left out, silently.
+    declared: Vec<String>,
 }
 
 /// Workgroups needed for `n` invocations, folded into 2-D when above the
@@ -36,7 +55,8 @@ pub fn workgroups_for(n: u32, workgroup_size: u32) -> [u32; 3] {
 }
 
 impl Kernel {
-    /// Builds `entry` of shader file `file` with the given bindings.
+    /// Builds `entry` of shader file `file`. Its bind-group layout is the
+    /// set of resources the entry point uses, read from the shader.
     ///
     /// `workgroup_size` sets the WGSL override constant `WG` (each kernel
     /// declares `@workgroup_size(WG)`), so tests can check results do not
@@ -45,51 +65,38 @@ impl Kernel {
         device: &wgpu::Device,
         file: &str,
         entry: &str,
-        bindings: &[Binding],
         workgroup_size: u32,
     ) -> Result<Self, ComposeError> {
-        let slots: Vec<(u32, Binding)> = bindings
+        let composed = composed(file)?;
+        let slots = reflect_slots(&composed.module, &composed.info, file, entry)?;
+        let declared = composed
+            .module
+            .global_variables
             .iter()
-            .enumerate()
-            .map(|(i, b)| (i as u32, *b))
+            .filter(|(_, v)| v.binding.is_some())
+            .filter_map(|(_, v)| v.name.clone())
             .collect();
-        Self::with_slots(device, file, entry, &slots, workgroup_size)
-    }
-
-    /// Like [`Kernel::new`], with explicit binding numbers: a WGSL file whose
-    /// entry points each use a subset of its resources gives each entry
-    /// exactly the slots it uses.
-    pub fn with_slots(
-        device: &wgpu::Device,
-        file: &str,
-        entry: &str,
-        slots: &[(u32, Binding)],
-        workgroup_size: u32,
-    ) -> Result<Self, ComposeError> {
-        let (text, _) = compose_validated(file)?;
         let label = format!("{file}::{entry}");
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(&label),
-            source: wgpu::ShaderSource::Wgsl(text.into()),
+            source: wgpu::ShaderSource::Wgsl(composed.text.clone().into()),
         });
         let entries: Vec<wgpu::BindGroupLayoutEntry> = slots
             .iter()
-            .map(|(i, b)| wgpu::BindGroupLayoutEntry {
-                binding: *i,
+            .map(|slot| wgpu::BindGroupLayoutEntry {
+                binding: slot.binding,
                 visibility: wgpu::ShaderStages::COMPUTE,
-                ty: match b {
-                    Binding::Uniform => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match slot.kind {
+                        Binding::Uniform => wgpu::BufferBindingType::Uniform,
+                        Binding::StorageRead | Binding::StorageWrite => {
+                            wgpu::BufferBindingType::Storage {
+                                read_only: slot.kind == Binding::StorageRead,
+                            }
+                        }
                     },
-                    Binding::StorageRead | Binding::StorageWrite => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage {
-                            read_only: *b == Binding::StorageRead,
-                        },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: std::num::NonZeroU64::new(slot.min_bytes),
                 },
                 count: None,
             })
@@ -120,26 +127,57 @@ impl Kernel {
             pipeline,
             layout,
             workgroup_size,
-            slots: slots.to_vec(),
+            slots,
+            declared,
         })
     }
 
-    /// A bind group with `buffers` in binding order; the count must match the layout.
-    pub fn bind(&self, device: &wgpu::Device, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-        assert_eq!(
-            buffers.len(),
-            self.slots.len(),
-            "{}: {} buffers for {} bindings",
-            self.label,
-            buffers.len(),
-            self.slots.len()
-        );
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
-            .zip(&self.slots)
-            .map(|(b, (i, _))| wgpu::BindGroupEntry {
-                binding: *i,
-                resource: b.as_entire_binding(),
+    /// A bind group from `(WGSL variable name, buffer)` pairs: every resource
+    /// the entry point uses, each once, by name, in any order (resources of
+    /// the file this entry does not use are left out). A missing, unknown or
+    /// repeated name, or a buffer smaller than the shader's type, is a
+    /// programming error and panics with the kernel and name.
+    pub fn bind(
+        &self,
+        device: &wgpu::Device,
+        buffers: &[(&str, &wgpu::Buffer)],
+    ) -> wgpu::BindGroup {
+        self.bind_resources(
+            device,
+            buffers
+                .iter()
+                .map(|(name, b)| (*name, b.as_entire_binding()))
+                .collect(),
+        )
+    }
+
+    /// [`Kernel::bind`] with buffer ranges (windows of a large buffer).
+    pub fn bind_resources(
+        &self,
+        device: &wgpu::Device,
+        resources: Vec<(&str, wgpu::BindingResource<'_>)>,
+    ) -> wgpu::BindGroup {
+        let sizes = resources.iter().map(|(name, r)| {
+            let bytes = match r {
+                wgpu::BindingResource::Buffer(b) => b
+                    .size
+                    .map(u64::from)
+                    .unwrap_or_else(|| b.buffer.size() - b.offset),
+                _ => panic!("{}: `{name}` is not a buffer", self.label),
+            };
+            (*name, bytes)
+        });
+        if let Err(e) = check_bindings(&self.slots, &self.declared, sizes) {
+            panic!("{}: {e}", self.label);
+        }
+        let entries: Vec<wgpu::BindGroupEntry> = resources
+            .into_iter()
+            .filter_map(|(name, resource)| {
+                let slot = self.slots.iter().find(|s| s.name == name)?;
+                Some(wgpu::BindGroupEntry {
+                    binding: slot.binding,
+                    resource,
+                })
             })
             .collect();
         device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -165,4 +203,132 @@ impl Kernel {
         });
         self.dispatch(&mut pass, bind_group, n);
     }
+}
+
+/// A shader file composed and validated once per process, whatever the
+/// number of its entry points and devices.
+struct Composed {
+    text: String,
+    module: naga::Module,
+    info: naga::valid::ModuleInfo,
+}
+
+fn composed(file: &str) -> Result<Arc<Composed>, ComposeError> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<Composed>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(c) = cache.lock().expect("shader cache").get(file) {
+        return Ok(c.clone());
+    }
+    let (text, module) = compose_validated(file)?;
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::default(),
+    )
+    .validate(&module)
+    .expect("compose_validated validated it");
+    let c = Arc::new(Composed { text, module, info });
+    cache
+        .lock()
+        .expect("shader cache")
+        .insert(file.to_string(), c.clone());
+    Ok(c)
+}
+
+/// The group-0 buffers entry point `entry` of `file` uses, in binding order.
+pub fn slots_of(file: &str, entry: &str) -> Result<Vec<Slot>, ComposeError> {
+    let c = composed(file)?;
+    reflect_slots(&c.module, &c.info, file, entry)
+}
+
+fn reflect_slots(
+    module: &naga::Module,
+    info: &naga::valid::ModuleInfo,
+    file: &str,
+    entry: &str,
+) -> Result<Vec<Slot>, ComposeError> {
+    let index = module
+        .entry_points
+        .iter()
+        .position(|e| e.name == entry)
+        .ok_or_else(|| ComposeError::Invalid {
+            name: file.to_string(),
+            report: format!("no entry point `{entry}`"),
+        })?;
+    let uses = info.get_entry_point(index);
+    let mut layouter = naga::proc::Layouter::default();
+    layouter
+        .update(module.to_ctx())
+        .expect("a validated module lays out");
+    let mut slots: Vec<Slot> = module
+        .global_variables
+        .iter()
+        .filter(|(h, _)| !uses[*h].is_empty())
+        .filter_map(|(_, var)| {
+            let binding = var.binding.as_ref()?;
+            let kind = match var.space {
+                naga::AddressSpace::Uniform => Binding::Uniform,
+                naga::AddressSpace::Storage { access } => {
+                    if access.contains(naga::StorageAccess::STORE) {
+                        Binding::StorageWrite
+                    } else {
+                        Binding::StorageRead
+                    }
+                }
+                _ => return None,
+            };
+            assert_eq!(
+                binding.group, 0,
+                "{file}::{entry}: kernels use group 0 only"
+            );
+            let min_bytes = match &module.types[var.ty].inner {
+                naga::TypeInner::Array { base, .. } => layouter[*base].to_stride() as u64,
+                _ => layouter[var.ty].size as u64,
+            };
+            Some(Slot {
+                binding: binding.binding,
+                kind,
+                name: var.name.clone().unwrap_or_default(),
+                min_bytes,
+            })
+        })
+        .collect();
+    slots.sort_by_key(|s| s.binding);
+    Ok(slots)
+}
+
+/// `Err` names what is wrong with binding `buffers` (name, bytes) to `slots`.
+pub fn check_bindings<'a>(
+    slots: &[Slot],
+    declared: &[String],
+    buffers: impl IntoIterator<Item = (&'a str, u64)>,
+) -> Result<(), String> {
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, bytes) in buffers {
+        if seen.contains(&name) {
+            return Err(format!("`{name}` bound twice"));
+        }
+        seen.push(name);
+        let Some(slot) = slots.iter().find(|s| s.name == name) else {
+            if declared.iter().any(|d| d == name) {
+                continue;
+            }
+            let known: Vec<&str> = slots.iter().map(|s| s.name.as_str()).collect();
+            return Err(format!("no binding `{name}` (it uses {known:?})"));
+        };
+        if bytes < slot.min_bytes {
+            return Err(format!(
+                "`{name}` is {bytes} bytes, the shader needs at least {}",
+                slot.min_bytes
+            ));
+        }
+    }
+    let missing: Vec<&str> = slots
+        .iter()
+        .map(|s| s.name.as_str())
+        .filter(|n| !seen.contains(n))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!("no buffer for {missing:?}"));
+    }
+    Ok(())
 }

@@ -10,5 +10,5 @@ pub mod rng;
 
 pub use buffers::{read_buffer, storage_buffer_init, storage_buffer_zeroed, uniform_buffer};
 pub use context::{AdapterSummary, GpuContext, GpuError};
-pub use kernel::{Binding, Kernel, workgroups_for};
+pub use kernel::{Binding, Kernel, Slot, workgroups_for};
 pub use layout::GpuStruct;

@@ -13,7 +13,7 @@
 use anyhow::{Context, Result, bail};
 
 use super::Lattice;
-use crate::gpu::{Binding, GpuContext, Kernel, read_buffer, storage_buffer_zeroed, uniform_buffer};
+use crate::gpu::{GpuContext, Kernel, read_buffer, storage_buffer_zeroed, uniform_buffer};
 use crate::stop::Stop;
 
 /// The stage a stop during generation reports.
@@ -81,26 +81,9 @@ pub struct Generator {
     pub histogram: Kernel,
 }
 
-/// Bindings shared by every entry point: params, src, dst, wide, histogram.
-pub const LAYOUT: [Binding; 5] = [
-    Binding::Uniform,
-    Binding::StorageRead,
-    Binding::StorageWrite,
-    Binding::StorageRead,
-    Binding::StorageWrite,
-];
-
 impl Generator {
     pub fn new(ctx: &GpuContext, workgroup_size: u32) -> Result<Self> {
-        let k = |entry| {
-            Kernel::new(
-                &ctx.device,
-                "lattice/generate",
-                entry,
-                &LAYOUT,
-                workgroup_size,
-            )
-        };
+        let k = |entry| Kernel::new(&ctx.device, "lattice/generate", entry, workgroup_size);
         Ok(Self {
             noise: k("noise")?,
             blur: k("blur")?,
@@ -240,7 +223,16 @@ impl Generator {
          -> Result<()> {
             let mut encoder = device.create_command_encoder(&Default::default());
             let u = uniform_buffer(device, "gen params", &p);
-            let bg = kernel.bind(device, &[&u, src, dst, w, &hist]);
+            let bg = kernel.bind(
+                device,
+                &[
+                    ("P", &u),
+                    ("src", src),
+                    ("dst", dst),
+                    ("wide", w),
+                    ("hist", &hist),
+                ],
+            );
             kernel.run(&mut encoder, &bg, n);
             ctx.submit_and_wait(encoder);
             stop.check(|| STAGE.into())?;
@@ -313,9 +305,16 @@ impl Generator {
         let mut encoder = device.create_command_encoder(&Default::default());
         let p = GenParams { threshold, ..base };
         let u = uniform_buffer(device, "gen params", &p);
-        let bg = self
-            .threshold
-            .bind(device, &[&u, &g2, &narrow, &wide, &hist]);
+        let bg = self.threshold.bind(
+            device,
+            &[
+                ("P", &u),
+                ("src", &g2),
+                ("dst", &narrow),
+                ("wide", &wide),
+                ("hist", &hist),
+            ],
+        );
         self.threshold.run(&mut encoder, &bg, n);
         ctx.submit_and_wait(encoder);
         Ok(read_buffer(device, &ctx.queue, &narrow, 0, n as u64))
@@ -345,7 +344,16 @@ impl Generator {
             ..base
         };
         let u = uniform_buffer(device, "gen params", &p);
-        let bg = self.histogram.bind(device, &[&u, g2, a, b, hist]);
+        let bg = self.histogram.bind(
+            device,
+            &[
+                ("P", &u),
+                ("src", g2),
+                ("dst", a),
+                ("wide", b),
+                ("hist", hist),
+            ],
+        );
         self.histogram.run(&mut encoder, &bg, base.grid[3]);
         ctx.submit_and_wait(encoder);
         read_buffer(device, &ctx.queue, hist, 0, HIST_BINS as u64 + 1)

@@ -366,23 +366,73 @@ impl MechSolver {
             apply_p: op.bind_apply(d, pm, &b.flags, &b.scale, &b.p, &b.q, &b.part),
             apply_u: op.bind_apply(d, pm, &b.flags, &b.scale, &b.u, &b.q, &b.part),
             sed: op.bind_sed(d, pm, &b.scale, &b.u, &b.sed),
-            residual: pcg.residual.bind(d, &[pm, &b.flags, &b.r, &b.q, &b.rhs]),
-            zdot: pcg
-                .zdot
-                .bind(d, &[pm, &b.z, &b.r, &b.p, &b.q, &b.part, &b.scalars]),
+            residual: pcg.residual.bind(
+                d,
+                &[
+                    ("M", pm),
+                    ("flags", &b.flags),
+                    ("r", &b.r),
+                    ("q", &b.q),
+                    ("rhs", &b.rhs),
+                ],
+            ),
+            zdot: pcg.zdot.bind(
+                d,
+                &[
+                    ("M", pm),
+                    ("z", &b.z),
+                    ("r", &b.r),
+                    ("p", &b.p),
+                    ("q", &b.q),
+                    ("part", &b.part),
+                    ("S", &b.scalars),
+                ],
+            ),
             zdot_restart: pcg.zdot.bind(
                 d,
-                &[pm_restart, &b.z, &b.r, &b.p, &b.q, &b.part, &b.scalars],
+                &[
+                    ("M", pm_restart),
+                    ("z", &b.z),
+                    ("r", &b.r),
+                    ("p", &b.p),
+                    ("q", &b.q),
+                    ("part", &b.part),
+                    ("S", &b.scalars),
+                ],
             ),
-            reduce_init: pcg.reduce_init.bind(d, &[pm, &b.part, &b.scalars]),
-            reduce_pq: pcg.reduce_pq.bind(d, &[pm, &b.part, &b.scalars]),
-            reduce_rz: pcg.reduce_rz.bind(d, &[pm, &b.part, &b.scalars]),
-            update_ur: pcg
-                .update_ur
-                .bind(d, &[pm, &b.flags, &b.u, &b.r, &b.p, &b.q, &b.scalars]),
-            update_p: pcg
-                .update_p
-                .bind(d, &[pm, &b.flags, &b.z, &b.r, &b.p, &b.part, &b.scalars]),
+            reduce_init: pcg
+                .reduce_init
+                .bind(d, &[("M", pm), ("part", &b.part), ("S", &b.scalars)]),
+            reduce_pq: pcg
+                .reduce_pq
+                .bind(d, &[("M", pm), ("part", &b.part), ("S", &b.scalars)]),
+            reduce_rz: pcg
+                .reduce_rz
+                .bind(d, &[("M", pm), ("part", &b.part), ("S", &b.scalars)]),
+            update_ur: pcg.update_ur.bind(
+                d,
+                &[
+                    ("M", pm),
+                    ("flags", &b.flags),
+                    ("u", &b.u),
+                    ("r", &b.r),
+                    ("p", &b.p),
+                    ("q", &b.q),
+                    ("S", &b.scalars),
+                ],
+            ),
+            update_p: pcg.update_p.bind(
+                d,
+                &[
+                    ("M", pm),
+                    ("flags", &b.flags),
+                    ("z", &b.z),
+                    ("r", &b.r),
+                    ("p", &b.p),
+                    ("part", &b.part),
+                    ("S", &b.scalars),
+                ],
+            ),
         };
         let pre = Precond::new(
             ctx,

@@ -14,9 +14,7 @@ use super::MechParams;
 use super::mesh::Mesh;
 use super::reference;
 use crate::gpu::compose::ComposeError;
-use crate::gpu::{
-    Binding, Binding::*, GpuContext, Kernel, storage_buffer_zeroed, uniform_buffer, workgroups_for,
-};
+use crate::gpu::{GpuContext, Kernel, storage_buffer_zeroed, uniform_buffer, workgroups_for};
 
 /// Which preconditioner the CG uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -98,18 +96,6 @@ pub fn chebyshev_steps(degree: u32, ratio: f64) -> Vec<ChebyshevStep> {
     steps
 }
 
-/// Bindings of a smoothing sweep (level parameters, flags, D̂⁻¹, b, K x, x,
-/// scalars); the Chebyshev step adds its direction and coefficients.
-const SWEEP_SLOTS: [(u32, Binding); 7] = [
-    (0, Uniform),
-    (1, StorageRead),
-    (2, StorageRead),
-    (3, StorageRead),
-    (4, StorageRead),
-    (5, StorageWrite),
-    (11, StorageRead),
-];
-
 /// The preconditioner kernels, built once per device.
 pub struct MultigridKernels {
     pub jacobi: Kernel,
@@ -123,59 +109,11 @@ impl MultigridKernels {
     pub fn new(device: &wgpu::Device, wg: u32) -> Result<Self, ComposeError> {
         let f = "mechanics/multigrid";
         Ok(Self {
-            smooth: Kernel::with_slots(
-                device,
-                f,
-                "chebyshev_step",
-                &[SWEEP_SLOTS.as_slice(), &[(12, StorageWrite), (13, Uniform)]].concat(),
-                wg,
-            )?,
-            coarse: Kernel::with_slots(
-                device,
-                f,
-                "coarse_solve",
-                &[
-                    (0, Uniform),
-                    (3, StorageRead),
-                    (5, StorageWrite),
-                    (11, StorageRead),
-                    (14, StorageRead),
-                    (15, StorageRead),
-                    (16, StorageRead),
-                ],
-                wg,
-            )?,
-            jacobi: Kernel::with_slots(device, f, "jacobi_sweep", &SWEEP_SLOTS, wg)?,
-            restrict: Kernel::with_slots(
-                device,
-                f,
-                "restrict_residual",
-                &[
-                    (0, Uniform),
-                    (1, StorageRead),
-                    (5, StorageWrite),
-                    (6, Uniform),
-                    (7, StorageRead),
-                    (8, StorageRead),
-                    (9, StorageRead),
-                    (11, StorageRead),
-                ],
-                wg,
-            )?,
-            prolong: Kernel::with_slots(
-                device,
-                f,
-                "prolong",
-                &[
-                    (0, Uniform),
-                    (5, StorageWrite),
-                    (6, Uniform),
-                    (7, StorageRead),
-                    (10, StorageWrite),
-                    (11, StorageRead),
-                ],
-                wg,
-            )?,
+            smooth: Kernel::new(device, f, "chebyshev_step", wg)?,
+            coarse: Kernel::new(device, f, "coarse_solve", wg)?,
+            jacobi: Kernel::new(device, f, "jacobi_sweep", wg)?,
+            restrict: Kernel::new(device, f, "restrict_residual", wg)?,
+            prolong: Kernel::new(device, f, "prolong", wg)?,
         })
     }
 }
@@ -310,13 +248,13 @@ impl Precond {
         let jacobi = k.jacobi.bind(
             d,
             &[
-                fine.params_clear,
-                fine.flags,
-                fine.dinv,
-                fine.r,
-                fine.r,
-                fine.z,
-                fine.scalars,
+                ("M", fine.params_clear),
+                ("flags", fine.flags),
+                ("wdinv", fine.dinv),
+                ("b", fine.r),
+                ("t", fine.r),
+                ("x", fine.z),
+                ("S", fine.scalars),
             ],
         );
         let degree = DEGREE;
@@ -377,15 +315,15 @@ impl Precond {
                             k.smooth.bind(
                                 d,
                                 &[
-                                    &lv.params,
-                                    &lv.flags,
-                                    &lv.wdinv,
-                                    &lv.b,
-                                    &lv.t,
-                                    &lv.x,
-                                    fine.scalars,
-                                    &lv.dir,
-                                    u,
+                                    ("M", &lv.params),
+                                    ("flags", &lv.flags),
+                                    ("wdinv", &lv.wdinv),
+                                    ("b", &lv.b),
+                                    ("t", &lv.t),
+                                    ("x", &lv.x),
+                                    ("S", fine.scalars),
+                                    ("dir", &lv.dir),
+                                    ("C", u),
                                 ],
                             )
                         })
@@ -394,21 +332,28 @@ impl Precond {
                         k.restrict.bind(
                             d,
                             &[
-                                &lv.params,
-                                &lv.flags,
-                                &lv.b,
-                                &f.params,
-                                &f.flags,
-                                &f.b,
-                                &f.t,
-                                fine.scalars,
+                                ("M", &lv.params),
+                                ("flags", &lv.flags),
+                                ("x", &lv.b),
+                                ("F", &f.params),
+                                ("fflags", &f.flags),
+                                ("fb", &f.b),
+                                ("ft", &f.t),
+                                ("S", fine.scalars),
                             ],
                         )
                     }),
                     prolong: parent.map(|f| {
                         k.prolong.bind(
                             d,
-                            &[&lv.params, &lv.x, &f.params, &f.flags, &f.x, fine.scalars],
+                            &[
+                                ("M", &lv.params),
+                                ("x", &lv.x),
+                                ("F", &f.params),
+                                ("fflags", &f.flags),
+                                ("fx", &f.x),
+                                ("S", fine.scalars),
+                            ],
                         )
                     }),
                 });
@@ -502,13 +447,13 @@ impl Precond {
         let bind = k.coarse.bind(
             d,
             &[
-                &lv.params,
-                &lv.b,
-                &lv.x,
-                &self.scalars,
-                &kinv,
-                &dofs_buf,
-                &row_buf,
+                ("M", &lv.params),
+                ("b", &lv.b),
+                ("x", &lv.x),
+                ("S", &self.scalars),
+                ("kinv", &kinv),
+                ("free_dofs", &dofs_buf),
+                ("free_row", &row_buf),
             ],
         );
         Some(CoarseSolve {

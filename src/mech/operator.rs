@@ -2,8 +2,8 @@
 //! `apply` records y = K x with per-workgroup partials of xᵀy; `sed` records
 //! the per-voxel strain energy density of a displacement field.
 
+use crate::gpu::Kernel;
 use crate::gpu::compose::ComposeError;
-use crate::gpu::{Binding::*, Kernel};
 
 /// The operator's kernels, built once per device.
 pub struct Operator {
@@ -17,32 +17,8 @@ impl Operator {
         assert!(wg.is_power_of_two() && wg <= 256, "workgroup size {wg}");
         let file = "mechanics/operator";
         Ok(Self {
-            apply: Kernel::with_slots(
-                device,
-                file,
-                "apply",
-                &[
-                    (0, Uniform),
-                    (1, StorageRead),
-                    (2, StorageRead),
-                    (4, StorageRead),
-                    (5, StorageWrite),
-                    (6, StorageWrite),
-                ],
-                wg,
-            )?,
-            sed: Kernel::with_slots(
-                device,
-                file,
-                "sed",
-                &[
-                    (0, Uniform),
-                    (2, StorageRead),
-                    (4, StorageRead),
-                    (7, StorageWrite),
-                ],
-                wg,
-            )?,
+            apply: Kernel::new(device, file, "apply", wg)?,
+            sed: Kernel::new(device, file, "sed", wg)?,
         })
     }
 
@@ -58,7 +34,17 @@ impl Operator {
         y: &wgpu::Buffer,
         part: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        self.apply.bind(device, &[params, flags, scale, x, y, part])
+        self.apply.bind(
+            device,
+            &[
+                ("M", params),
+                ("flags", flags),
+                ("scale", scale),
+                ("xin", x),
+                ("yout", y),
+                ("part", part),
+            ],
+        )
     }
 
     /// Bind group for `sed`: per-voxel SED (MPa) of displacement `u`.
@@ -70,6 +56,14 @@ impl Operator {
         u: &wgpu::Buffer,
         sed: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        self.sed.bind(device, &[params, scale, u, sed])
+        self.sed.bind(
+            device,
+            &[
+                ("M", params),
+                ("scale", scale),
+                ("xin", u),
+                ("sed_out", sed),
+            ],
+        )
     }
 }

@@ -3,8 +3,8 @@
 //! single-workgroup reductions that finish the dot products and compute α
 //! and β on the GPU, so one CG iteration needs no readback.
 
+use crate::gpu::Kernel;
 use crate::gpu::compose::ComposeError;
-use crate::gpu::{Binding::*, Kernel};
 
 crate::gpu_struct! {
     /// Scalars of the iteration, living in a GPU buffer.
@@ -44,77 +44,15 @@ impl Pcg {
     pub fn new(device: &wgpu::Device, wg: u32) -> Result<Self, ComposeError> {
         assert!(wg.is_power_of_two() && wg <= 256, "workgroup size {wg}");
         let f = "mechanics/pcg";
-        let reduce = |entry| {
-            Kernel::with_slots(
-                device,
-                f,
-                entry,
-                &[(0, Uniform), (7, StorageWrite), (8, StorageWrite)],
-                REDUCE_WG,
-            )
-        };
+        let reduce = |entry| Kernel::new(device, f, entry, REDUCE_WG);
         Ok(Self {
-            residual: Kernel::with_slots(
-                device,
-                f,
-                "residual",
-                &[
-                    (0, Uniform),
-                    (1, StorageRead),
-                    (4, StorageWrite),
-                    (6, StorageRead),
-                    (9, StorageRead),
-                ],
-                wg,
-            )?,
-            zdot: Kernel::with_slots(
-                device,
-                f,
-                "zdot",
-                &[
-                    (0, Uniform),
-                    (2, StorageRead),
-                    (4, StorageWrite),
-                    (5, StorageWrite),
-                    (6, StorageRead),
-                    (7, StorageWrite),
-                    (8, StorageWrite),
-                ],
-                wg,
-            )?,
+            residual: Kernel::new(device, f, "residual", wg)?,
+            zdot: Kernel::new(device, f, "zdot", wg)?,
             reduce_init: reduce("reduce_init")?,
             reduce_pq: reduce("reduce_pq")?,
-            update_ur: Kernel::with_slots(
-                device,
-                f,
-                "update_ur",
-                &[
-                    (0, Uniform),
-                    (1, StorageRead),
-                    (3, StorageWrite),
-                    (4, StorageWrite),
-                    (5, StorageWrite),
-                    (6, StorageRead),
-                    (8, StorageWrite),
-                ],
-                wg,
-            )?,
+            update_ur: Kernel::new(device, f, "update_ur", wg)?,
             reduce_rz: reduce("reduce_rz")?,
-            update_p: Kernel::with_slots(
-                device,
-                f,
-                "update_p",
-                &[
-                    (0, Uniform),
-                    (1, StorageRead),
-                    (2, StorageRead),
-                    (4, StorageWrite),
-                    (5, StorageWrite),
-                    (7, StorageWrite),
-                    (8, StorageWrite),
-                ],
-                wg,
-            )?,
+            update_p: Kernel::new(device, f, "update_p", wg)?,
         })
     }
 }

@@ -58,26 +58,6 @@ fn elements(buffer: &wgpu::Buffer, first: u32, count: u32) -> wgpu::BindingResou
     })
 }
 
-/// A bind group of `kernel` with `resources[i]` at binding `slots[i]`.
-fn bind(
-    device: &wgpu::Device,
-    kernel: &crate::gpu::Kernel,
-    slots: &[u32],
-    resources: Vec<wgpu::BindingResource<'_>>,
-) -> wgpu::BindGroup {
-    assert_eq!(slots.len(), resources.len(), "{}: slot count", kernel.label);
-    let entries: Vec<wgpu::BindGroupEntry> = slots
-        .iter()
-        .zip(resources)
-        .map(|(&binding, resource)| wgpu::BindGroupEntry { binding, resource })
-        .collect();
-    device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some(&kernel.label),
-        layout: &kernel.layout,
-        entries: &entries,
-    })
-}
-
 /// A growable scratch buffer of u32/f32 words owned by a kernel. Reusing it
 /// across several records in one encoder is safe: commands run in recording
 /// order, and each record reads its scratch only after writing it.

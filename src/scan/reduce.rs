@@ -6,8 +6,8 @@
 //! depends on the workgroup size, so the result is the same bits on every
 //! run, for every `WG`, and equal to [`sum_cpu`].
 
-use super::{CHUNK, Scratch, bind, elements, window_elements};
-use crate::gpu::{Binding::*, GpuContext, Kernel, uniform_buffer};
+use super::{CHUNK, Scratch, elements, window_elements};
+use crate::gpu::{GpuContext, Kernel, uniform_buffer};
 
 crate::gpu_struct! {
     /// `shaders/scan/reduce.wgsl`.
@@ -22,8 +22,6 @@ crate::gpu_struct! {
     }
 }
 
-const SLOTS: [u32; 3] = [0, 1, 2];
-
 /// The f32 sum: one pipeline and two ping-pong scratch buffers for the
 /// partial levels (grown as needed; safe to reuse across several sums
 /// recorded into one encoder, since they run in recording order).
@@ -37,13 +35,7 @@ impl Reduce {
     /// Builds the pipeline with workgroup size `workgroup_size`.
     pub fn new(ctx: &GpuContext, workgroup_size: u32) -> anyhow::Result<Self> {
         Ok(Self {
-            sum: Kernel::with_slots(
-                &ctx.device,
-                "scan/reduce",
-                "chunk_sum",
-                &[(0, Uniform), (1, StorageRead), (2, StorageWrite)],
-                workgroup_size,
-            )?,
+            sum: Kernel::new(&ctx.device, "scan/reduce", "chunk_sum", workgroup_size)?,
             scratch: [
                 Scratch::new("reduce partials A"),
                 Scratch::new("reduce partials B"),
@@ -133,14 +125,12 @@ impl Reduce {
         loop {
             let count = window.min(n - first);
             let u = params(count, base_of(1) + first / CHUNK);
-            let bg = bind(
+            let bg = self.sum.bind_resources(
                 d,
-                &self.sum,
-                &SLOTS,
                 vec![
-                    u.as_entire_binding(),
-                    elements(input, first, count),
-                    dst_of(1),
+                    ("P", u.as_entire_binding()),
+                    ("src", elements(input, first, count)),
+                    ("dst", dst_of(1)),
                 ],
             );
             self.sum
@@ -153,11 +143,13 @@ impl Reduce {
         for l in 2..=levels {
             let u = params(sizes[l - 1], base_of(l));
             let src = scratch[(l - 2) % 2].unwrap().as_entire_binding();
-            let bg = bind(
+            let bg = self.sum.bind_resources(
                 d,
-                &self.sum,
-                &SLOTS,
-                vec![u.as_entire_binding(), src, dst_of(l)],
+                vec![
+                    ("P", u.as_entire_binding()),
+                    ("src", src),
+                    ("dst", dst_of(l)),
+                ],
             );
             self.sum.dispatch(&mut pass, &bg, sizes[l]);
         }

@@ -7,8 +7,8 @@
 //! chunk starting from the chunk's offset. Level 0 is processed in windows
 //! that fit the adapter's binding limit.
 
-use super::{CHUNK, Scratch, bind, elements, window_elements};
-use crate::gpu::{Binding::*, GpuContext, Kernel, uniform_buffer};
+use super::{CHUNK, Scratch, elements, window_elements};
+use crate::gpu::{GpuContext, Kernel, uniform_buffer};
 
 crate::gpu_struct! {
     /// `shaders/scan/scan.wgsl`.
@@ -24,11 +24,6 @@ crate::gpu_struct! {
     }
 }
 
-/// Binding numbers of each entry point (see the WGSL file).
-const SUMS_SLOTS: [u32; 3] = [0, 1, 2];
-const TOP_SLOTS: [u32; 4] = [0, 1, 2, 4];
-const DOWN_SLOTS: [u32; 4] = [0, 1, 2, 3];
-
 /// The exclusive scan: three pipelines and the scratch of the partial levels.
 pub struct Scan {
     sums: Kernel,
@@ -43,37 +38,10 @@ impl Scan {
     /// Builds the pipelines with workgroup size `workgroup_size`.
     pub fn new(ctx: &GpuContext, workgroup_size: u32) -> anyhow::Result<Self> {
         let d = &ctx.device;
-        let slots = |s: &[u32], kinds: &[crate::gpu::Binding]| -> Vec<(u32, crate::gpu::Binding)> {
-            s.iter().copied().zip(kinds.iter().copied()).collect()
-        };
         Ok(Self {
-            sums: Kernel::with_slots(
-                d,
-                "scan/scan",
-                "chunk_sums",
-                &slots(&SUMS_SLOTS, &[Uniform, StorageRead, StorageWrite]),
-                workgroup_size,
-            )?,
-            top: Kernel::with_slots(
-                d,
-                "scan/scan",
-                "scan_top",
-                &slots(
-                    &TOP_SLOTS,
-                    &[Uniform, StorageRead, StorageWrite, StorageWrite],
-                ),
-                workgroup_size,
-            )?,
-            down: Kernel::with_slots(
-                d,
-                "scan/scan",
-                "chunk_scan",
-                &slots(
-                    &DOWN_SLOTS,
-                    &[Uniform, StorageRead, StorageWrite, StorageRead],
-                ),
-                workgroup_size,
-            )?,
+            sums: Kernel::new(d, "scan/scan", "chunk_sums", workgroup_size)?,
+            top: Kernel::new(d, "scan/scan", "scan_top", workgroup_size)?,
+            down: Kernel::new(d, "scan/scan", "chunk_scan", workgroup_size)?,
             levels: Vec::new(),
             window_cap: None,
         })
@@ -136,15 +104,13 @@ impl Scan {
         // Everything fits one chunk: a single invocation scans it.
         if n <= CHUNK {
             let u = params(n, 0);
-            let bg = bind(
+            let bg = self.top.bind_resources(
                 d,
-                &self.top,
-                &TOP_SLOTS,
                 vec![
-                    u.as_entire_binding(),
-                    elements(input, 0, n),
-                    elements(output, 0, n),
-                    total.as_entire_binding(),
+                    ("P", u.as_entire_binding()),
+                    ("src", elements(input, 0, n)),
+                    ("dst", elements(output, 0, n)),
+                    ("total", total.as_entire_binding()),
                 ],
             );
             self.top.dispatch(&mut pass, &bg, 1);
@@ -179,14 +145,12 @@ impl Scan {
         while first < n {
             let count = window.min(n - first);
             let u = params(count, first / CHUNK);
-            let bg = bind(
+            let bg = self.sums.bind_resources(
                 d,
-                &self.sums,
-                &SUMS_SLOTS,
                 vec![
-                    u.as_entire_binding(),
-                    elements(input, first, count),
-                    level[0].0.as_entire_binding(),
+                    ("P", u.as_entire_binding()),
+                    ("src", elements(input, first, count)),
+                    ("dst", level[0].0.as_entire_binding()),
                 ],
             );
             self.sums.dispatch(&mut pass, &bg, count.div_ceil(CHUNK));
@@ -194,14 +158,12 @@ impl Scan {
         }
         for l in 1..above {
             let u = params(sizes[l], 0);
-            let bg = bind(
+            let bg = self.sums.bind_resources(
                 d,
-                &self.sums,
-                &SUMS_SLOTS,
                 vec![
-                    u.as_entire_binding(),
-                    level[l - 1].0.as_entire_binding(),
-                    level[l].0.as_entire_binding(),
+                    ("P", u.as_entire_binding()),
+                    ("src", level[l - 1].0.as_entire_binding()),
+                    ("dst", level[l].0.as_entire_binding()),
                 ],
             );
             self.sums.dispatch(&mut pass, &bg, sizes[l].div_ceil(CHUNK));
@@ -209,15 +171,13 @@ impl Scan {
 
         // The top level: one invocation, also writes the grand total.
         let u = params(sizes[above], 0);
-        let bg = bind(
+        let bg = self.top.bind_resources(
             d,
-            &self.top,
-            &TOP_SLOTS,
             vec![
-                u.as_entire_binding(),
-                level[above - 1].0.as_entire_binding(),
-                level[above - 1].1.as_entire_binding(),
-                total.as_entire_binding(),
+                ("P", u.as_entire_binding()),
+                ("src", level[above - 1].0.as_entire_binding()),
+                ("dst", level[above - 1].1.as_entire_binding()),
+                ("total", total.as_entire_binding()),
             ],
         );
         self.top.dispatch(&mut pass, &bg, 1);
@@ -225,15 +185,13 @@ impl Scan {
         // Downsweep: each chunk rescans from its offset.
         for l in (1..above).rev() {
             let u = params(sizes[l], 0);
-            let bg = bind(
+            let bg = self.down.bind_resources(
                 d,
-                &self.down,
-                &DOWN_SLOTS,
                 vec![
-                    u.as_entire_binding(),
-                    level[l - 1].0.as_entire_binding(),
-                    level[l - 1].1.as_entire_binding(),
-                    level[l].1.as_entire_binding(),
+                    ("P", u.as_entire_binding()),
+                    ("src", level[l - 1].0.as_entire_binding()),
+                    ("dst", level[l - 1].1.as_entire_binding()),
+                    ("offsets", level[l].1.as_entire_binding()),
                 ],
             );
             self.down.dispatch(&mut pass, &bg, sizes[l].div_ceil(CHUNK));
@@ -242,15 +200,13 @@ impl Scan {
         while first < n {
             let count = window.min(n - first);
             let u = params(count, first / CHUNK);
-            let bg = bind(
+            let bg = self.down.bind_resources(
                 d,
-                &self.down,
-                &DOWN_SLOTS,
                 vec![
-                    u.as_entire_binding(),
-                    elements(input, first, count),
-                    elements(output, first, count),
-                    level[0].1.as_entire_binding(),
+                    ("P", u.as_entire_binding()),
+                    ("src", elements(input, first, count)),
+                    ("dst", elements(output, first, count)),
+                    ("offsets", level[0].1.as_entire_binding()),
                 ],
             );
             self.down.dispatch(&mut pass, &bg, count.div_ceil(CHUNK));

@@ -7,7 +7,7 @@
 //! block faces. Each voxel is computed alone from the previous state, so the
 //! result does not depend on the workgroup size.
 
-use crate::gpu::{Binding::*, GpuContext, Kernel, uniform_buffer};
+use crate::gpu::{GpuContext, Kernel, uniform_buffer};
 
 crate::gpu_struct! {
     /// `shaders/signals/diffuse.wgsl`.
@@ -32,13 +32,7 @@ impl Diffuse {
     /// Builds the pipeline with workgroup size `workgroup_size`.
     pub fn new(ctx: &GpuContext, workgroup_size: u32) -> anyhow::Result<Self> {
         Ok(Self {
-            sweep: Kernel::new(
-                &ctx.device,
-                "signals/diffuse",
-                "sweep",
-                &[Uniform, StorageRead, StorageRead, StorageRead, StorageWrite],
-                workgroup_size,
-            )?,
+            sweep: Kernel::new(&ctx.device, "signals/diffuse", "sweep", workgroup_size)?,
         })
     }
 
@@ -96,8 +90,26 @@ impl Diffuse {
         }
         let d = &ctx.device;
         let u = uniform_buffer(d, "diffuse params", params);
-        let forth = self.sweep.bind(d, &[&u, mineral, source, c, scratch]);
-        let back = self.sweep.bind(d, &[&u, mineral, source, scratch, c]);
+        let forth = self.sweep.bind(
+            d,
+            &[
+                ("P", &u),
+                ("mineral", mineral),
+                ("source", source),
+                ("c_in", c),
+                ("c_out", scratch),
+            ],
+        );
+        let back = self.sweep.bind(
+            d,
+            &[
+                ("P", &u),
+                ("mineral", mineral),
+                ("source", source),
+                ("c_in", scratch),
+                ("c_out", c),
+            ],
+        );
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(&self.sweep.label),

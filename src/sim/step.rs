@@ -14,7 +14,7 @@ use crate::cells::{
     osteocytes::Osteocytes,
 };
 use crate::cells::{recruit::Recruit, recruit::RecruitFields, remodel::Remodel};
-use crate::gpu::{Binding::*, GpuContext, Kernel, read_buffer, uniform_buffer};
+use crate::gpu::{GpuContext, Kernel, read_buffer, uniform_buffer};
 use crate::lattice::Lattice;
 use crate::scan::{Reduce, Scan};
 use crate::scene::{DayRegime, Scene};
@@ -92,19 +92,7 @@ impl Kernels {
             scan: Scan::new(ctx, wg)?,
             reduce: Reduce::new(ctx, wg)?,
             diffuse: Diffuse::new(ctx, wg)?,
-            bone_fields: Kernel::with_slots(
-                &ctx.device,
-                "sim/metrics",
-                "bone_fields",
-                &[
-                    (0, Uniform),
-                    (1, StorageRead),
-                    (2, StorageRead),
-                    (3, StorageWrite),
-                    (4, StorageWrite),
-                ],
-                wg,
-            )?,
+            bone_fields: Kernel::new(&ctx.device, "sim/metrics", "bone_fields", wg)?,
         })
     }
 }
@@ -1025,7 +1013,13 @@ impl Simulation {
             ctx,
             enc,
             &self.kernels.bone_fields,
-            &[p, &f.mineral, &f.sed, &f.scratch_a, &f.scratch_b],
+            &[
+                ("P", p),
+                ("mineral", &f.mineral),
+                ("sed_unit", &f.sed),
+                ("bone", &f.scratch_a),
+                ("bone_stimulus", &f.scratch_b),
+            ],
             n,
         );
         let out = &self.state.sums;
