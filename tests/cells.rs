@@ -189,31 +189,38 @@ fn recruitment_matches_its_probabilities() {
     }
 }
 
-/// A lone osteoblast after one motion step from voxel (4, 4, 2), on the
-/// surface of a slab of bone (z < 2) with the minerals `set`, when `cavity`
-/// (if any) carries coupling 1 and every other voxel 0: `Some(cell)` if it
-/// lives, `None` if it retired.
-fn osteoblast_step(
-    ctx: &GpuContext,
-    set: &[(usize, f32)],
-    cavity: Option<usize>,
+/// A lone surface cell after one motion step from voxel (4, 4, 2), on the
+/// surface of a slab of bone (z < 2) with the minerals `set`, coupling 1 on
+/// the `coupled` voxels and 0 elsewhere, RANKL 1 but for `rankl`: `Some(cell)`
+/// if it lives, `None` if it retired.
+struct MotionCase<'a> {
+    set: &'a [(usize, f32)],
+    coupled: &'a [usize],
+    rankl: &'a [(usize, f32)],
     sclerostin: f32,
-    (refill, modeling): (f32, f32),
-) -> Option<Agent> {
+    limits: (f32, f32),
+    seed: u32,
+}
+
+fn motion_step(ctx: &GpuContext, case: &MotionCase, osteoclast: bool) -> Option<Agent> {
     use trabecula::cells::motion::Motion;
     let dims = [8, 8, 8];
     let n = 512;
     let at = idx(dims, 4, 4, 2);
     let mut mineral = slab(dims, 2);
-    for &(v, m) in set {
+    for &(v, m) in case.set {
         mineral[v] = m;
     }
     let mut coupling = vec![0.0f32; n];
-    if let Some(c) = cavity {
+    for &c in case.coupled {
         coupling[c] = 1.0;
     }
+    let mut rankl = vec![1.0f32; n];
+    for &(v, r) in case.rankl {
+        rankl[v] = r;
+    }
     let d = &ctx.device;
-    let ob = [Agent {
+    let cell = [Agent {
         voxel: at as u32,
         id: 7,
         aim: NO_TARGET,
@@ -222,19 +229,28 @@ fn osteoblast_step(
     let (mb, occ, rankl, cb, sb, claims) = (
         storage_buffer_init(d, "m", &mineral),
         storage_buffer_zeroed(d, "occ", 4 * n as u64),
-        storage_buffer_init(d, "r", &vec![1.0f32; n]),
+        storage_buffer_init(d, "r", &rankl),
         storage_buffer_init(d, "c", &coupling),
-        storage_buffer_init(d, "s", &vec![sclerostin; n]),
+        storage_buffer_init(d, "s", &vec![case.sclerostin; n]),
         storage_buffer_zeroed(d, "claims", 4 * n as u64),
     );
+    let (oc, ob) = if osteoclast {
+        (&cell[..], &[Agent::default()][..])
+    } else {
+        (&[Agent::default()][..], &cell[..])
+    };
     let (oc_b, ob_b) = (
-        storage_buffer_init(d, "oc", &[Agent::default()]),
-        storage_buffer_init(d, "ob", &ob),
+        storage_buffer_init(d, "oc", oc),
+        storage_buffer_init(d, "ob", ob),
     );
     let p = StepParams {
-        n_osteoblasts: 1,
-        ob_refill_coupling: refill,
-        ob_modeling_sclerostin: modeling,
+        seed: case.seed,
+        n_osteoclasts: osteoclast as u32,
+        n_osteoblasts: !osteoclast as u32,
+        ob_refill_coupling: case.limits.0,
+        ob_modeling_sclerostin: case.limits.1,
+        oc_move_per_day: 1.0,
+        oc_chemotaxis: 4.0,
         ..base_params(dims)
     };
     let pb = uniform_buffer(d, "p", &p);
@@ -248,12 +264,106 @@ fn osteoblast_step(
         &rankl,
         (&cb, &sb),
         &claims,
-        (&oc_b, 0),
-        (&ob_b, 1),
+        (&oc_b, osteoclast as u32),
+        (&ob_b, !osteoclast as u32),
     );
     ctx.submit_and_wait(enc);
-    let a: Vec<Agent> = read_buffer(d, &ctx.queue, &ob_b, 0, 1);
+    let a: Vec<Agent> = read_buffer(d, &ctx.queue, if osteoclast { &oc_b } else { &ob_b }, 0, 1);
     (a[0].state != STATE_DEAD).then_some(a[0])
+}
+
+fn osteoblast_step(
+    ctx: &GpuContext,
+    set: &[(usize, f32)],
+    coupled: &[usize],
+    sclerostin: f32,
+    limits: (f32, f32),
+) -> Option<Agent> {
+    let case = MotionCase {
+        set,
+        coupled,
+        rankl: &[],
+        sclerostin,
+        limits,
+        seed: 42,
+    };
+    motion_step(ctx, &case, false)
+}
+
+/// An osteoblast does not close the mouth of a pit whose floor is still
+/// open: it moves down and fills the pit from its floor. On a flat surface
+/// it fills its own voxel as before.
+#[test]
+fn osteoblasts_fill_a_pit_from_its_floor_and_never_seal_marrow_in() {
+    let ctx = common::gpu();
+    let dims = [8, 8, 8];
+    let at = idx(dims, 4, 4, 2);
+    let floor = idx(dims, 4, 4, 1);
+    let refill = (0.05, 0.0);
+    // (4,4,1) resorbed: `at` is the mouth of a one-voxel pit.
+    let a = osteoblast_step(&ctx, &[(at, 0.3), (floor, 0.0)], &[at, floor], 1.0, refill);
+    assert_eq!(a.map(|a| a.voxel as usize), Some(floor));
+    // The pit refilled: the mouth is an ordinary surface voxel again.
+    let a = osteoblast_step(&ctx, &[(at, 0.3)], &[at], 1.0, refill);
+    assert_eq!(a.map(|a| (a.voxel as usize, a.aim)), Some((at, NO_TARGET)));
+    // Over a trench along x, filling `at` would bridge its rims into a
+    // tunnel (a new loop of bone): the trench's floor is filled first.
+    let trench = [idx(dims, 3, 4, 1), floor, idx(dims, 5, 4, 1)];
+    let set: Vec<(usize, f32)> = [(at, 0.3)]
+        .into_iter()
+        .chain(trench.map(|v| (v, 0.0)))
+        .collect();
+    let coupled = [at, trench[0], trench[1], trench[2]];
+    let a = osteoblast_step(&ctx, &set, &coupled, 1.0, refill);
+    assert_eq!(a.map(|a| a.voxel as usize), Some(floor));
+}
+
+/// An osteoclast resorbs the most exposed bone next to it: drawn by RANKL
+/// into the one-voxel pit it dug, it widens the pit by its walls (bone with
+/// marrow on two faces) instead of deepening it through the floor (one), so
+/// lacunae spread along the surface rather than tunnel into the strut.
+#[test]
+fn osteoclasts_widen_pits_instead_of_tunnelling() {
+    let ctx = common::gpu();
+    let dims = [8, 8, 8];
+    let pit = idx(dims, 4, 4, 1);
+    // Walls a little less mineralised than the floor: exposure, not
+    // mineral, decides.
+    let set = [
+        (pit, 0.0),
+        (idx(dims, 3, 4, 1), 0.9),
+        (idx(dims, 5, 4, 1), 0.9),
+        (idx(dims, 4, 3, 1), 0.9),
+        (idx(dims, 4, 5, 1), 0.9),
+    ];
+    for seed in 0..4 {
+        let case = MotionCase {
+            set: &set,
+            coupled: &[pit],
+            rankl: &[(pit, 20.0)],
+            sclerostin: 1.0,
+            limits: (0.05, 0.0),
+            seed,
+        };
+        let a = motion_step(&ctx, &case, true).expect("osteoclasts do not retire here");
+        assert_eq!(
+            a.voxel as usize, pit,
+            "seed {seed}: RANKL draws it into the pit"
+        );
+        // Directions 0–3 are ±x, ±y (the walls), 4 is −z (the floor).
+        assert!(a.aim < 4, "seed {seed}: aims at {} in the pit", a.aim);
+    }
+    // On a flat surface the only bone it faces is below it.
+    let case = MotionCase {
+        set: &[],
+        coupled: &[],
+        rankl: &[],
+        sclerostin: 1.0,
+        limits: (0.05, 0.0),
+        seed: 1,
+    };
+    let a = motion_step(&ctx, &case, true).expect("lives");
+    assert_eq!(a.aim, 4);
 }
 
 #[test]
@@ -272,7 +382,8 @@ fn osteoblasts_refill_cavities_then_retire_unless_sclerostin_allows_modeling() {
     ];
     let refill = (0.05, 0.0);
     let step = |fill: f32, cavity: Option<usize>, sclerostin: f32, limits: (f32, f32)| {
-        osteoblast_step(&ctx, &[(at, fill)], cavity, sclerostin, limits).map(|a| a.voxel as usize)
+        osteoblast_step(&ctx, &[(at, fill)], cavity.as_slice(), sclerostin, limits)
+            .map(|a| a.voxel as usize)
     };
     // A full voxel next to a cavity: on into the cavity.
     assert_eq!(step(1.0, Some(cavity), 1.0, refill), Some(cavity));
@@ -301,19 +412,19 @@ fn osteoblasts_fill_the_part_resorbed_bone_they_face_before_their_own_voxel() {
     let refill = (0.05, 0.0);
     // Its own voxel empty and quiescent; the bone below part resorbed
     // lately: it stays and aims down (direction 4, −z).
-    let a = osteoblast_step(&ctx, &[(at, 0.0), (below, 0.7)], Some(below), 1.0, refill);
+    let a = osteoblast_step(&ctx, &[(at, 0.0), (below, 0.7)], &[below], 1.0, refill);
     assert_eq!(a.map(|a| (a.voxel as usize, a.aim)), Some((at, 4)));
     // The same bone resorbed long ago (no coupling): nothing to refill, it retires.
-    let a = osteoblast_step(&ctx, &[(at, 0.0), (below, 0.7)], None, 1.0, refill);
+    let a = osteoblast_step(&ctx, &[(at, 0.0), (below, 0.7)], &[], 1.0, refill);
     assert_eq!(a, None);
     // Its own voxel a cavity still filling, the bone below part resorbed:
     // the bone it faces comes first.
-    let a = osteoblast_step(&ctx, &[(at, 0.3), (below, 0.7)], Some(below), 1.0, refill);
+    let a = osteoblast_step(&ctx, &[(at, 0.3), (below, 0.7)], &[below], 1.0, refill);
     assert_eq!(a.map(|a| (a.voxel as usize, a.aim)), Some((at, 4)));
     // Bone below full (the cavity is elsewhere, under a neighbour): it steps
     // to the free voxel over the part-resorbed bone and will aim at it.
     let over_side = idx(dims, 5, 4, 2);
-    let a = osteoblast_step(&ctx, &[(at, 1.0), (side, 0.6)], Some(side), 1.0, refill);
+    let a = osteoblast_step(&ctx, &[(at, 1.0), (side, 0.6)], &[side], 1.0, refill);
     assert_eq!(a.map(|a| a.voxel as usize), Some(over_side));
 }
 

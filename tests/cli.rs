@@ -61,12 +61,14 @@ fn run_demo_writes_run_folder() {
     ] {
         assert!(header.contains(&col), "missing column {col}: {header:?}");
     }
-    let rows: Vec<Vec<f64>> = lines
-        .map(|l| l.split(',').map(|c| c.parse().unwrap()).collect())
-        .collect();
+    assert_eq!(header, trabecula::sim::metrics::Metrics::columns());
+    let rows = trabecula::sim::metrics::TimeSeries::parse_csv(&csv).unwrap();
     assert_eq!(rows.len(), 4, "day 0 and three steps");
-    let bv = header.iter().position(|c| *c == "bv_tv").unwrap();
-    assert!((rows[0][bv] - 0.2).abs() <= 0.01, "BV/TV {}", rows[0][bv]);
+    assert!(
+        (rows[0].bv_tv - 0.2).abs() <= 0.01,
+        "BV/TV {}",
+        rows[0].bv_tv
+    );
 
     let run: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
@@ -109,7 +111,7 @@ fn run_demo_writes_run_folder() {
         String::from_utf8_lossy(&out.stderr)
     );
     let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!((m["bv_tv"].as_f64().unwrap() - rows[3][bv]).abs() < 1e-12);
+    assert!((m["bv_tv"].as_f64().unwrap() - rows[3].bv_tv).abs() < 1e-12);
     assert_eq!(m["thickness_convention"], "face-to-face");
 }
 
@@ -219,16 +221,14 @@ fn a_volume_file_can_be_the_lattice() {
             .contains("slab.mhd")
     );
     let csv = std::fs::read_to_string(dir.path().join("run/timeseries.csv")).unwrap();
-    let first: Vec<f64> = csv
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .map(|c| c.parse().unwrap())
-        .collect();
-    assert_eq!(first[4], 0.3, "BV/TV of a 6-of-20 slab");
+    let first = trabecula::sim::metrics::TimeSeries::parse_csv(&csv).unwrap()[0];
+    assert_eq!(first.bv_tv, 0.3, "BV/TV of a 6-of-20 slab");
     // Voxel size from the header: Tb.Th = 6 voxels × 10 µm.
-    assert!((first[7] - 60.0).abs() <= 10.0, "Tb.Th {}", first[7]);
+    assert!(
+        (first.tb_th_um - 60.0).abs() <= 10.0,
+        "Tb.Th {}",
+        first.tb_th_um
+    );
 }
 
 #[test]
@@ -377,7 +377,7 @@ fn a_run_with_no_bone_leaves_morphometry_cells_empty() {
     for row in &rows {
         assert_eq!(row.len(), header.len());
         let cell = |c: &str| row[header.iter().position(|h| *h == c).unwrap()];
-        assert_eq!(cell("bv_tv"), "0");
+        assert_eq!(cell("bv_tv").parse::<f64>(), Ok(0.0));
         for key in UNDEFINED_WITHOUT_BONE {
             assert_eq!(cell(key), "", "{key} in {row:?}");
         }

@@ -426,3 +426,36 @@ fn no_bone_leaves_the_structure_indices_undefined() {
     assert!(m.has_bone());
     assert!(m.tb_th_um.is_finite() && m.tb_sp_um.is_finite() && m.conn_d_per_mm3.is_finite());
 }
+
+/// Components and cavities on shapes whose answer is known, and against
+/// χ = components − loops + cavities on a random volume without loops
+/// counted separately (χ − components + cavities is −loops ≤ 0).
+#[test]
+fn components_and_cavities_of_known_shapes() {
+    use trabecula::morph::components;
+    let dims = [12, 12, 12];
+    let idx = |x: usize, y: usize, z: usize| x + 12 * (y + 12 * z);
+    // A hollow cube (shell 2..=9) with one sealed cavity inside.
+    let shell = vol(dims, |x, y, z| {
+        let inside = |v: f64| (2.0..=9.0).contains(&v);
+        let core = |v: f64| (4.0..=7.0).contains(&v);
+        inside(x) && inside(y) && inside(z) && !(core(x) && core(y) && core(z))
+    });
+    let marrow: Vec<bool> = shell.iter().map(|b| !b).collect();
+    assert_eq!(components(&shell, dims, true).count, 1);
+    let m = components(&marrow, dims, false);
+    assert_eq!((m.count, m.enclosed), (2, 1));
+    let morph = morphometry(&shell, dims, 20.0);
+    assert_eq!((morph.bone_components, morph.marrow_cavities), (1, 1));
+    // Two voxels touching at a corner: one piece 26-connected, two 6-connected.
+    let mut pair = vec![false; 12 * 12 * 12];
+    pair[idx(3, 3, 3)] = true;
+    pair[idx(4, 4, 4)] = true;
+    assert_eq!(components(&pair, dims, true).count, 1);
+    assert_eq!(components(&pair, dims, false).count, 2);
+    // Random bone: χ − components + cavities = −loops, never positive.
+    let bone = random_volume(dims, 0.3, 5);
+    let m = morphometry(&bone, dims, 20.0);
+    let loops = m.bone_components as i64 + m.marrow_cavities as i64 - m.euler_characteristic;
+    assert!(loops >= 0, "loops {loops}");
+}

@@ -17,6 +17,8 @@ fn row(day: f64, bv_tv: f64) -> Metrics {
         tb_sp_um: 500.0,
         tb_n_per_mm: 1.5,
         conn_d_per_mm3: 4.0,
+        bone_components: None,
+        marrow_cavities: None,
         osteocytes_alive: 1000 - day as u32,
         osteocytes_apoptotic: day as u32,
         osteocytes_disuse: 2 * day as u32,

@@ -307,6 +307,8 @@ fn summary_has_per_phase_changes_from_the_time_series() {
             tb_sp_um: 500.0,
             tb_n_per_mm: 1.5,
             conn_d_per_mm3: [4.0, 4.0, 5.0, 5.0, 4.0][i],
+            bone_components: None,
+            marrow_cavities: None,
             osteocytes_alive: 100,
             osteocytes_apoptotic: 0,
             osteocytes_disuse: 0,

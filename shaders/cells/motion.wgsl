@@ -112,7 +112,7 @@ fn claim_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     // on to a free neighbour where it may form; with none left (occupied
     // ones aside) its work is done and it retires as a lining cell.
     var dest = NO_TARGET;
-    let own_done = mineral[a.voxel] >= 1.0 || !may_form(a.voxel);
+    let own_done = mineral[a.voxel] >= 1.0 || !may_form(a.voxel) || seals(a.voxel);
     if own_done && refill_face(a.voxel) == NO_TARGET {
         var w: array<f32, 6>;
         var total = 0.0;
@@ -155,13 +155,18 @@ fn settle_osteoclasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     settle(k, k);
     var a = cells[k];
     if a.state == STATE_DEAD || is_precursor(a) { return; }
-    // Resorb the most mineralised face neighbour (lowest direction on ties).
+    // Resorb the most exposed bone face neighbour (most marrow faces: the
+    // rim of a pit, a ridge), then the most mineralised, then the lowest
+    // direction: the lacuna spreads along the surface instead of digging
+    // straight into the strut.
     var best = NO_TARGET;
-    var best_m = 0.0;
+    var best_score = 0.0;
     for (var d = 0u; d < 6u; d++) {
         let n = face_neighbour(P.grid, a.voxel, d);
-        if n != NO_TARGET && mineral[n] > best_m {
-            best_m = mineral[n];
+        if n == NO_TARGET || mineral[n] <= 0.0 { continue; }
+        let score = f32(marrow_faces(n)) + mineral[n];
+        if score > best_score {
+            best_score = score;
             best = d;
         }
     }
@@ -176,7 +181,9 @@ fn settle_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
     settle(k, P.n_osteoclasts + k);
     var a = cells[k];
     if a.state == STATE_DEAD { return; }
-    // Fill the part-resorbed bone it faces first (NO_TARGET: its own voxel).
+    // Fill the part-resorbed bone it faces first (NO_TARGET: its own voxel),
+    // but never close over marrow still open beneath it.
     a.aim = refill_face(a.voxel);
+    if a.aim == NO_TARGET && seals(a.voxel) { a.aim = AIM_IDLE; }
     cells[k] = a;
 }

@@ -22,6 +22,9 @@ const KIND_OSTEOCLAST: u32 = 1u;
 const KIND_OSTEOBLAST: u32 = 2u;
 
 const NO_TARGET: u32 = 0xffffffffu;
+// Osteoblast aim: no formation this step (filling its own voxel would seal
+// marrow inside the bone; see `would_enclose_marrow`).
+const AIM_IDLE: u32 = 6u;
 
 // An osteoclast is recruited as a precursor with age −differentiation days:
 // until its age reaches 0 it neither moves nor resorbs and is not counted.

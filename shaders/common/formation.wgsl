@@ -42,8 +42,14 @@ fn refill_face(i: u32) -> u32 {
     return best;
 }
 
-// An osteoblast on voxel i has work there: its own voxel or a part-resorbed
-// bone face neighbour to fill.
+// Filling marrow voxel i with bone would change the topology of the
+// structure (see `filling_keeps_topology`).
+fn seals(i: u32) -> bool {
+    return mineral[i] < BONE_THRESHOLD && !filling_keeps_topology(i);
+}
+
+// An osteoblast on voxel i has work there: its own voxel (unless filling it
+// would seal marrow in) or a part-resorbed bone face neighbour to fill.
 fn may_form_from(i: u32) -> bool {
-    return may_form(i) || refill_face(i) != NO_TARGET;
+    return (may_form(i) && !seals(i)) || refill_face(i) != NO_TARGET;
 }

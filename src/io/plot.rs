@@ -37,18 +37,18 @@ impl Columns {
         let mut cols: HashMap<String, Vec<f64>> = HashMap::new();
         for row in rows {
             let value = serde_json::to_value(row).expect("metrics serialise");
-            for name in Metrics::COLUMNS {
-                // NaN serialises as null: keep it NaN.
-                let v = value[name].as_f64().unwrap_or(f64::NAN);
-                cols.entry(name.to_string()).or_default().push(v);
+            for name in Metrics::columns() {
+                // An empty value serialises as null: keep it NaN.
+                let v = value[&name].as_f64().unwrap_or(f64::NAN);
+                cols.entry(name).or_default().push(v);
             }
         }
         Self(cols)
     }
 
     /// Parses a CSV with a header row of column names and numeric cells
-    /// (`nan` allowed); an empty cell is NaN in a morphometry column
-    /// ([`Metrics::MORPHOMETRY_COLUMNS`]: undefined or unmeasured) and an
+    /// (`nan` allowed); an empty cell is NaN in an optional column
+    /// ([`Metrics::OPTIONAL_COLUMNS`]: undefined or unmeasured) and an
     /// error elsewhere (a cut row).
     pub fn read_csv(path: &Path) -> Result<Self> {
         let text =
@@ -77,8 +77,7 @@ impl Columns {
             }
             for ((col, name), cell) in cols.iter_mut().zip(&header).zip(cells) {
                 let cell = cell.trim();
-                let v = if cell.is_empty() && Metrics::MORPHOMETRY_COLUMNS.contains(&name.as_str())
-                {
+                let v = if cell.is_empty() && Metrics::OPTIONAL_COLUMNS.contains(&name.as_str()) {
                     f64::NAN
                 } else {
                     cell.parse::<f64>()

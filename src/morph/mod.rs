@@ -73,6 +73,11 @@
 //!   χ(X∩C), computed here with the 6 boundary slices as closed squares
 //!   (8-connected), the 12 boundary lines as runs and the 8 corner voxels.
 //! - `conn_d_per_mm3` = (1 − Δχ) / V_block.
+//! - `bone_components`: 26-connected pieces of bone; `marrow_cavities`:
+//!   6-connected pieces of marrow that touch no face of the block (marrow
+//!   sealed inside bone). Together with χ they tell fragmentation (more
+//!   components), enclosed cavities and loops (χ = components − loops +
+//!   cavities) apart, which Conn.D alone mixes.
 //!
 //! A volume with no bone has BV/TV 0 and χ = Δχ = 0, but no surface, no
 //! trabeculae and no network: BS/BV, Tb.Th, Tb.Sp, Tb.N and Conn.D are
@@ -163,6 +168,12 @@ pub struct Morphometry {
     /// Edge-corrected contribution of the block to the network's χ.
     #[serde(deserialize_with = "nan_if_null")]
     pub delta_chi: f64,
+    /// 26-connected pieces of bone.
+    #[serde(default)]
+    pub bone_components: u32,
+    /// 6-connected pieces of marrow touching no face of the block.
+    #[serde(default)]
+    pub marrow_cavities: u32,
 }
 
 impl Morphometry {
@@ -227,6 +238,8 @@ pub fn morphometry_with(
             conn_d_per_mm3: f64::NAN,
             euler_characteristic: euler_characteristic(bone, dims),
             delta_chi: delta_chi(bone, dims),
+            bone_components: 0,
+            marrow_cavities: 0,
         };
     }
     let bs_vox = bone_surface_area(bone, dims);
@@ -252,7 +265,77 @@ pub fn morphometry_with(
         conn_d_per_mm3: (1.0 - dchi) / volume_mm3,
         euler_characteristic: chi,
         delta_chi: dchi,
+        bone_components: components(bone, dims, true).count,
+        marrow_cavities: components(&marrow, dims, false).enclosed,
     }
+}
+
+/// Connected pieces of `mask`: how many, and how many touch no face of the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pieces {
+    pub count: u32,
+    pub enclosed: u32,
+}
+
+/// Pieces of `mask`, 26-connected if `full`, else 6-connected (flood fill).
+pub fn components(mask: &[bool], dims: [usize; 3], full: bool) -> Pieces {
+    check_dims(mask.len(), dims);
+    let [nx, ny, nz] = dims;
+    let offsets: Vec<[i64; 3]> = (-1..=1)
+        .flat_map(|z| (-1..=1).flat_map(move |y| (-1..=1).map(move |x| [x, y, z])))
+        .filter(|o: &[i64; 3]| {
+            let l1 = o.iter().map(|v| v.abs()).sum::<i64>();
+            l1 > 0 && (full || l1 == 1)
+        })
+        .collect();
+    let mut seen = vec![false; mask.len()];
+    let mut stack = Vec::new();
+    let mut pieces = Pieces {
+        count: 0,
+        enclosed: 0,
+    };
+    for start in 0..mask.len() {
+        if !mask[start] || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        stack.push(start);
+        let mut touches_face = false;
+        while let Some(i) = stack.pop() {
+            let p = [i % nx, (i / nx) % ny, i / (nx * ny)];
+            if p[0] == 0
+                || p[1] == 0
+                || p[2] == 0
+                || p[0] == nx - 1
+                || p[1] == ny - 1
+                || p[2] == nz - 1
+            {
+                touches_face = true;
+            }
+            for o in &offsets {
+                let q = [p[0] as i64 + o[0], p[1] as i64 + o[1], p[2] as i64 + o[2]];
+                if q[0] < 0
+                    || q[1] < 0
+                    || q[2] < 0
+                    || q[0] >= nx as i64
+                    || q[1] >= ny as i64
+                    || q[2] >= nz as i64
+                {
+                    continue;
+                }
+                let j = q[0] as usize + nx * (q[1] as usize + ny * q[2] as usize);
+                if mask[j] && !seen[j] {
+                    seen[j] = true;
+                    stack.push(j);
+                }
+            }
+        }
+        pieces.count += 1;
+        if !touches_face {
+            pieces.enclosed += 1;
+        }
+    }
+    pieces
 }
 
 /// Mean of [`local_thickness`] over the voxels of `mask` (voxel units,

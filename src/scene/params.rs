@@ -95,7 +95,7 @@ parameter_section!(
     /// Bias of osteoclast steps up the RANKL gradient (0 = unbiased walk).
     osteoclast_chemotaxis: 2.0, 2.0, 0.0, 100.0, "";
     /// Osteoblast recruitment per surface voxel per day at saturating drive.
-    osteoblast_recruit_per_day: 0.5, 0.1, 0.0, 10.0, " /day";
+    osteoblast_recruit_per_day: 0.4, 0.1, 0.0, 10.0, " /day";
     /// Coupling (voxel volumes resorbed nearby, decaying) of half-maximal recruitment.
     osteoblast_coupling_half: 0.5, 0.5, 0.001, 100.0, "";
     /// Effective sclerostin (relative to the basal mean) that halves recruitment.

@@ -1,17 +1,19 @@
 //! One row of `timeseries.csv` per step, and the series itself.
 
-use std::io::Write;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::step::StepReport;
 use crate::io::write_atomic;
 use crate::lattice::Lattice;
 use crate::morph::{Morphometry, ThicknessConvention, morphometry_with};
 
-/// Metrics of one step; units in the names.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+/// One row of `timeseries.csv`: the only definition of its columns (their
+/// names are the field names, in order). Units in the names. A value that
+/// is undefined or was not measured that day is an empty cell: NaN in the
+/// `f64` columns marked so, `None` in the counts.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct Metrics {
     pub day: f64,
     pub phase: i64,
@@ -19,11 +21,20 @@ pub struct Metrics {
     pub load_factor: f64,
     pub bv_tv: f64,
     pub mineral_mean: f64,
+    #[serde(with = "blank_if_nan")]
     pub bs_bv_per_mm: f64,
+    #[serde(with = "blank_if_nan")]
     pub tb_th_um: f64,
+    #[serde(with = "blank_if_nan")]
     pub tb_sp_um: f64,
+    #[serde(with = "blank_if_nan")]
     pub tb_n_per_mm: f64,
+    #[serde(with = "blank_if_nan")]
     pub conn_d_per_mm3: f64,
+    /// 26-connected pieces of bone.
+    pub bone_components: Option<u32>,
+    /// Pieces of marrow sealed inside the bone (touching no face of the block).
+    pub marrow_cavities: Option<u32>,
     pub osteocytes_alive: u32,
     pub osteocytes_apoptotic: u32,
     pub osteocytes_disuse: u32,
@@ -39,75 +50,51 @@ pub struct Metrics {
     pub apparent_modulus_mpa: f64,
     /// PCG iterations of the FE solve at the start of this step (0: none).
     pub fe_iterations: u32,
-    /// Its final ‖r‖/‖r₀‖ (NaN when no solve ran this step).
+    /// Its final ‖r‖/‖r₀‖ (empty when no solve ran this step).
+    #[serde(with = "blank_if_nan")]
     pub fe_relative_residual: f64,
     pub wall_s: f64,
 }
 
-impl Metrics {
-    /// The morphometry columns: an empty cell where the value is undefined
-    /// (no bone, [`Morphometry::has_bone`]) or unmeasured, never `nan`.
-    pub const MORPHOMETRY_COLUMNS: [&'static str; 5] = Morphometry::UNDEFINED_WITHOUT_BONE;
+/// An `f64` written as an empty cell when NaN, and read back so.
+mod blank_if_nan {
+    use serde::{Deserialize, Deserializer, Serializer};
 
-    /// Column names, in CSV order.
-    pub const COLUMNS: [&'static str; 26] = [
-        "day",
-        "phase",
-        "gravity",
-        "load_factor",
-        "bv_tv",
-        "mineral_mean",
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_nan() {
+            s.serialize_none()
+        } else {
+            s.serialize_some(v)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+}
+
+impl Metrics {
+    /// Columns that may be empty: undefined (no bone) or not measured that
+    /// day; any other empty cell is a cut row.
+    pub const OPTIONAL_COLUMNS: [&'static str; 8] = [
         "bs_bv_per_mm",
         "tb_th_um",
         "tb_sp_um",
         "tb_n_per_mm",
         "conn_d_per_mm3",
-        "osteocytes_alive",
-        "osteocytes_apoptotic",
-        "osteocytes_disuse",
-        "osteocytes_embedded",
-        "osteoclasts",
-        "osteoblasts",
-        "resorbed_mm3",
-        "formed_mm3",
-        "mean_stimulus",
-        "mean_rankl",
-        "mean_sclerostin",
-        "apparent_modulus_mpa",
-        "fe_iterations",
+        "bone_components",
+        "marrow_cavities",
         "fe_relative_residual",
-        "wall_s",
     ];
 
-    fn values(&self) -> [f64; 26] {
-        [
-            self.day,
-            self.phase as f64,
-            self.gravity,
-            self.load_factor,
-            self.bv_tv,
-            self.mineral_mean,
-            self.bs_bv_per_mm,
-            self.tb_th_um,
-            self.tb_sp_um,
-            self.tb_n_per_mm,
-            self.conn_d_per_mm3,
-            self.osteocytes_alive as f64,
-            self.osteocytes_apoptotic as f64,
-            self.osteocytes_disuse as f64,
-            self.osteocytes_embedded as f64,
-            self.osteoclasts as f64,
-            self.osteoblasts as f64,
-            self.resorbed_mm3,
-            self.formed_mm3,
-            self.mean_stimulus,
-            self.mean_rankl,
-            self.mean_sclerostin,
-            self.apparent_modulus_mpa,
-            self.fe_iterations as f64,
-            self.fe_relative_residual,
-            self.wall_s,
-        ]
+    /// Column names, in CSV order (the field names).
+    pub fn columns() -> Vec<String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(unmeasured_row()).expect("a row serialises");
+        let bytes = w.into_inner().expect("in memory");
+        let text = String::from_utf8(bytes).expect("utf-8");
+        let header = text.lines().next().unwrap_or_default();
+        header.split(',').map(str::to_string).collect()
     }
 
     /// A row from a step's GPU report and the latest morphometry (which may
@@ -125,6 +112,8 @@ impl Metrics {
             tb_sp_um: morph.tb_sp_um,
             tb_n_per_mm: morph.tb_n_per_mm,
             conn_d_per_mm3: morph.conn_d_per_mm3,
+            bone_components: morph.has_bone().then_some(morph.bone_components),
+            marrow_cavities: morph.has_bone().then_some(morph.marrow_cavities),
             osteocytes_alive: r.osteocytes_alive,
             osteocytes_apoptotic: r.osteocytes_apoptotic,
             osteocytes_disuse: r.osteocytes_disuse,
@@ -171,6 +160,8 @@ pub fn unmeasured() -> Morphometry {
         conn_d_per_mm3: f64::NAN,
         euler_characteristic: 0,
         delta_chi: f64::NAN,
+        bone_components: 0,
+        marrow_cavities: 0,
     }
 }
 
@@ -184,32 +175,55 @@ impl TimeSeries {
     /// Rewrites the whole CSV atomically: a reader never sees half a row.
     pub fn write_csv(&self, path: &Path) -> std::io::Result<()> {
         write_atomic(path, |w| {
-            writeln!(w, "{}", Metrics::COLUMNS.join(","))?;
+            let mut csv = csv::Writer::from_writer(w);
             for row in &self.rows {
-                let cells: Vec<String> = row
-                    .values()
-                    .iter()
-                    .zip(Metrics::COLUMNS)
-                    .map(|(v, name)| {
-                        if v.is_nan() && Metrics::MORPHOMETRY_COLUMNS.contains(&name) {
-                            String::new()
-                        } else {
-                            format_value(*v)
-                        }
-                    })
-                    .collect();
-                writeln!(w, "{}", cells.join(","))?;
+                csv.serialize(row).map_err(std::io::Error::other)?;
             }
-            Ok(())
+            csv.flush()
         })
+    }
+
+    /// Rows of a `timeseries.csv`; an error names the row that does not read.
+    pub fn parse_csv(text: &str) -> anyhow::Result<Vec<Metrics>> {
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        reader
+            .deserialize()
+            .enumerate()
+            .map(|(i, row)| row.map_err(|e| anyhow::anyhow!("timeseries.csv row {}: {e}", i + 2)))
+            .collect()
     }
 }
 
-/// Shortest text that reads back as the same f64.
-fn format_value(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v}")
-    } else {
-        "nan".into()
+/// A row with every value zero and every optional value empty.
+fn unmeasured_row() -> Metrics {
+    Metrics {
+        day: 0.0,
+        phase: 0,
+        gravity: 0.0,
+        load_factor: 0.0,
+        bv_tv: 0.0,
+        mineral_mean: 0.0,
+        bs_bv_per_mm: f64::NAN,
+        tb_th_um: f64::NAN,
+        tb_sp_um: f64::NAN,
+        tb_n_per_mm: f64::NAN,
+        conn_d_per_mm3: f64::NAN,
+        bone_components: None,
+        marrow_cavities: None,
+        osteocytes_alive: 0,
+        osteocytes_apoptotic: 0,
+        osteocytes_disuse: 0,
+        osteocytes_embedded: 0,
+        osteoclasts: 0,
+        osteoblasts: 0,
+        resorbed_mm3: 0.0,
+        formed_mm3: 0.0,
+        mean_stimulus: 0.0,
+        mean_rankl: 0.0,
+        mean_sclerostin: 0.0,
+        apparent_modulus_mpa: 0.0,
+        fe_iterations: 0,
+        fe_relative_residual: f64::NAN,
+        wall_s: 0.0,
     }
 }

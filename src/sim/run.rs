@@ -17,7 +17,6 @@ use super::snapshot::{Frames, Snapshots};
 use super::step::Simulation;
 use crate::cells::CellType;
 use crate::gpu::{AdapterSummary, GpuContext};
-use crate::io::plot::Columns;
 use crate::io::write_atomic_bytes;
 use crate::lattice;
 use crate::morph::{Morphometry, ThicknessConvention};
@@ -271,6 +270,8 @@ pub fn resume_run(ctx: &GpuContext, days: Option<u32>, opts: &RunOptions) -> Res
         conn_d_per_mm3: last.conn_d_per_mm3,
         euler_characteristic: 0,
         delta_chi: f64::NAN,
+        bone_components: last.bone_components.unwrap_or(0),
+        marrow_cavities: last.marrow_cavities.unwrap_or(0),
     };
     let series = TimeSeries { rows };
     // Rows past the checkpoint (a run killed later) are replaced.
@@ -493,66 +494,7 @@ fn write_checkpoint(
 
 /// Rows of a `timeseries.csv`.
 pub fn rows_from_csv(text: &str) -> Result<Vec<Metrics>> {
-    let cols = Columns::parse_csv(text)?;
-    let c = |name: &str| cols.get(name);
-    let (day, phase, gravity, load) = (c("day")?, c("phase")?, c("gravity")?, c("load_factor")?);
-    let (bv_tv, mineral, bs_bv) = (c("bv_tv")?, c("mineral_mean")?, c("bs_bv_per_mm")?);
-    let (th, sp, tb_n, conn) = (
-        c("tb_th_um")?,
-        c("tb_sp_um")?,
-        c("tb_n_per_mm")?,
-        c("conn_d_per_mm3")?,
-    );
-    let (ocy, apo, oc, ob) = (
-        c("osteocytes_alive")?,
-        c("osteocytes_apoptotic")?,
-        c("osteoclasts")?,
-        c("osteoblasts")?,
-    );
-    let (disuse, embedded) = (c("osteocytes_disuse")?, c("osteocytes_embedded")?);
-    let (res, form, stim, rankl, scl, wall) = (
-        c("resorbed_mm3")?,
-        c("formed_mm3")?,
-        c("mean_stimulus")?,
-        c("mean_rankl")?,
-        c("mean_sclerostin")?,
-        c("wall_s")?,
-    );
-    let (modulus, fe_iter, fe_res) = (
-        c("apparent_modulus_mpa")?,
-        c("fe_iterations")?,
-        c("fe_relative_residual")?,
-    );
-    Ok((0..cols.len())
-        .map(|i| Metrics {
-            day: day[i],
-            phase: phase[i] as i64,
-            gravity: gravity[i],
-            load_factor: load[i],
-            bv_tv: bv_tv[i],
-            mineral_mean: mineral[i],
-            bs_bv_per_mm: bs_bv[i],
-            tb_th_um: th[i],
-            tb_sp_um: sp[i],
-            tb_n_per_mm: tb_n[i],
-            conn_d_per_mm3: conn[i],
-            osteocytes_alive: ocy[i] as u32,
-            osteocytes_apoptotic: apo[i] as u32,
-            osteocytes_disuse: disuse[i] as u32,
-            osteocytes_embedded: embedded[i] as u32,
-            osteoclasts: oc[i] as u32,
-            osteoblasts: ob[i] as u32,
-            resorbed_mm3: res[i],
-            formed_mm3: form[i],
-            mean_stimulus: stim[i],
-            mean_rankl: rankl[i],
-            mean_sclerostin: scl[i],
-            apparent_modulus_mpa: modulus[i],
-            fe_iterations: fe_iter[i] as u32,
-            fe_relative_residual: fe_res[i],
-            wall_s: wall[i],
-        })
-        .collect())
+    crate::sim::metrics::TimeSeries::parse_csv(text)
 }
 
 /// Says once, when the bone is gone, why morphometry cells are empty.
