@@ -12,6 +12,15 @@ fn all_kernel_files_compose_and_validate() {
     }
 }
 
+/// Every file composes and validates on its own, shared pieces included:
+/// none uses a global that only its importer declares.
+#[test]
+fn every_shared_piece_stands_on_its_own() {
+    for name in trabecula::gpu::compose::shader_files() {
+        compose_validated(name).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
 #[test]
 fn imports_are_included_once() {
     let text = compose("lattice/generate").unwrap();

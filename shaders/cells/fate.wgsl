@@ -9,8 +9,6 @@
 #import common/params
 #import common/surface
 
-@group(0) @binding(0) var<uniform> P: StepParams;
-@group(0) @binding(1) var<storage, read> mineral: array<f32>;
 @group(0) @binding(2) var<storage, read_write> cells: array<Agent>;
 @group(0) @binding(3) var<storage, read_write> alive: array<u32>;
 @group(0) @binding(4) var<storage, read_write> embed: array<u32>;

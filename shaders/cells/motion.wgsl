@@ -12,14 +12,10 @@
 #import common/surface
 #import common/formation
 
-@group(0) @binding(0) var<uniform> P: StepParams;
-@group(0) @binding(1) var<storage, read> mineral: array<f32>;
 @group(0) @binding(2) var<storage, read> occupant: array<u32>;
 @group(0) @binding(3) var<storage, read> rankl: array<f32>;
 @group(0) @binding(4) var<storage, read_write> claims: array<atomic<u32>>;
 @group(0) @binding(5) var<storage, read_write> cells: array<Agent>;
-@group(0) @binding(6) var<storage, read> coupling: array<f32>;
-@group(0) @binding(7) var<storage, read> sclerostin: array<f32>;
 
 
 // One of the face neighbours of `here` with weight w[d] > 0, drawn in

@@ -10,12 +10,8 @@
 #import common/surface
 #import common/formation
 
-@group(0) @binding(0) var<uniform> P: StepParams;
-@group(0) @binding(1) var<storage, read> mineral: array<f32>;
 @group(0) @binding(2) var<storage, read> sed_unit: array<f32>;
 @group(0) @binding(3) var<storage, read> rankl: array<f32>;
-@group(0) @binding(4) var<storage, read> sclerostin: array<f32>;
-@group(0) @binding(5) var<storage, read> coupling: array<f32>;
 @group(0) @binding(6) var<storage, read_write> occupant: array<u32>;
 @group(0) @binding(7) var<storage, read_write> oc_flags: array<u32>;
 @group(0) @binding(8) var<storage, read_write> ob_flags: array<u32>;

@@ -1,5 +1,7 @@
 // Agents: one 32-byte struct for all three cell types, each type in its own
-// buffer. Must be kept in sync with `Agent` in src/cells/agents.rs.
+// buffer. Its Rust twin `Agent` (src/cells/agents.rs) is compared field
+// by field in tests/shaders.rs.
+#import common/lattice
 
 struct Agent {
     voxel: u32,       // lattice index of the voxel it sits on

@@ -1,6 +1,9 @@
-// Where osteoblasts may form bone. The importing shader declares
-// `P: StepParams`, `mineral: array<f32>`, `coupling: array<f32>` and
-// `sclerostin: array<f32>`.
+// Where osteoblasts may form bone, with the fields it reads besides those
+// of common/surface (an importer binds them by these names).
+#import common/surface
+
+@group(0) @binding(20) var<storage, read> coupling: array<f32>;
+@group(0) @binding(21) var<storage, read> sclerostin: array<f32>;
 
 // The strongest coupling signal on a voxel and its face neighbours: the
 // resorption an osteoblast there would answer.

@@ -1,5 +1,6 @@
 // Per-step parameters of the cell kernels, in physical units per step.
-// Must be kept in sync with `StepParams` in src/cells/params.rs.
+// Its Rust twin `StepParams` (src/cells/params.rs) is compared field by field in tests/shaders.rs.
+#import common/lattice
 
 struct StepParams {
     grid: Grid,

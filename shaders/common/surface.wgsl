@@ -1,5 +1,11 @@
-// Bone-surface tests shared by the cell kernels. The importing shader
-// declares `P: StepParams` and `mineral: array<f32>`.
+// Bone-surface tests shared by the cell kernels, with the two resources
+// they read (an importer binds `P` and `mineral` by these names).
+#import common/lattice
+#import common/agents
+#import common/params
+
+@group(0) @binding(0) var<uniform> P: StepParams;
+@group(0) @binding(1) var<storage, read> mineral: array<f32>;
 
 fn touches_bone(i: u32) -> bool {
     for (var d = 0u; d < 6u; d++) {

@@ -3,7 +3,7 @@
 // the (nx+1)(ny+1)(nz+1) grid, x fastest; each node carries 3 dofs at 3n+c.
 #import common/lattice
 
-// Must be kept in sync with `MeshParams` in src/mech/mesh.rs.
+// Its Rust twin `MeshParams` (src/mech/mesh.rs) is compared field by field in tests/shaders.rs.
 struct MeshParams {
     vox: vec4<u32>,    // nx, ny, nz, voxel count
     nodes: vec4<u32>,  // nx+1, ny+1, nz+1, node count
@@ -16,7 +16,7 @@ struct MeshParams {
 }
 
 // Scalars of the CG iteration (pcg.wgsl writes them; the preconditioner reads `done`).
-// Must be kept in sync with `Scalars` in src/mech/pcg.rs.
+// Its Rust twin `Scalars` (src/mech/pcg.rs) is compared field by field in tests/shaders.rs.
 struct Scalars {
     rz: f32,       // rᵀz of the current residual
     pq: f32,       // pᵀKp

@@ -33,7 +33,7 @@
 @group(0) @binding(15) var<storage, read> free_dofs: array<u32>;
 @group(0) @binding(16) var<storage, read> free_row: array<i32>;
 
-// Must be kept in sync with `ChebyshevStep` in src/mech/multigrid.rs.
+// Its Rust twin `ChebyshevStep` (src/mech/multigrid.rs) is compared field by field in tests/shaders.rs.
 struct ChebyshevStep {
     keep: f32,    // weight of the previous direction
     gain: f32,    // weight of D⁻¹ (b − K x) (D⁻¹ already scaled by 1/λ_max)

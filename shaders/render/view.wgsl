@@ -1,6 +1,6 @@
 // The view every render pass shares: camera, lattice size, clip plane, slice
-// overlay and colouring switches. Must be kept in sync with `View` in
-// src/render/view.rs. World units are voxels; voxel (i,j,k) fills [i,i+1)×….
+// overlay and colouring switches. Its Rust twin `View` (src/render/view.rs)
+// is compared field by field in tests/shaders.rs. World units are voxels; voxel (i,j,k) fills [i,i+1)×….
 
 #import common/constants
 

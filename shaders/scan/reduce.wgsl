@@ -3,7 +3,7 @@
 // Dispatch: one invocation per chunk (at least one), 1-D folded to 2-D.
 #import common/lattice
 
-// Keep in sync with `ReduceParams` in src/scan/reduce.rs.
+// Its Rust twin `ReduceParams` (src/scan/reduce.rs) is compared field by field in tests/shaders.rs.
 struct ReduceParams {
     // Values in this window of the level.
     n: u32,

@@ -4,7 +4,7 @@
 // Dispatch: one invocation per chunk (scan_top: one), 1-D folded to 2-D.
 #import common/lattice
 
-// Keep in sync with `ScanParams` in src/scan/scan.rs.
+// Its Rust twin `ScanParams` (src/scan/scan.rs) is compared field by field in tests/shaders.rs.
 struct ScanParams {
     // Elements in this window of the level.
     n: u32,

@@ -3,7 +3,7 @@
 // marrow); block faces are zero-flux. Dispatch: one invocation per voxel, 1-D folded to 2-D.
 #import common/lattice
 
-// Keep in sync with `DiffuseParams` in src/signals/diffuse.rs.
+// Its Rust twin `DiffuseParams` (src/signals/diffuse.rs) is compared field by field in tests/shaders.rs.
 struct DiffuseParams {
     grid: Grid,
     voxel_size_um: f32,

@@ -78,6 +78,11 @@ pub fn compose_validated(name: &str) -> Result<(String, wgpu::naga::Module), Com
     Ok((text, module))
 }
 
+/// Names of every shader file, shared pieces included.
+pub fn shader_files() -> impl Iterator<Item = &'static str> {
+    SOURCES.iter().map(|(n, _)| *n)
+}
+
 /// Names of all shaders that are entry-point files (not shared pieces).
 pub fn kernel_files() -> impl Iterator<Item = &'static str> {
     SOURCES
