@@ -3,6 +3,7 @@
 //! The library holds everything; `src/main.rs` is a thin CLI over it.
 
 pub mod batch;
+pub mod body;
 pub mod cells;
 pub mod gpu;
 pub mod io;
