@@ -131,9 +131,8 @@ pub struct BodyParams {
     /// (IU/day): NASA's flight standard (Nutrition::default). *model*: the
     /// published model has no vitamin D substrate and assumes adequacy.
     pub ref_vitamin_d_iu_per_day: f64,
-    /// Serum 25(OH)D with no intake and no UV light (nmol/L). *model*: with
-    /// 400 IU/day crews lost ≈ 25 % of their 25(OH)D (NASA Human Research
-    /// Roadmap, vitamin D gap) and 800 IU/day maintained it.
+    /// Serum 25(OH)D with no intake and no UV light (nmol/L). *model*, a
+    /// round estimate, not fitted (docs/body.md, Vitamin D).
     pub d25_no_intake_nmol_per_l: f64,
     /// Rise of serum 25(OH)D per IU/day of vitamin D3 (nmol/L per IU/day):
     /// 12.0 nmol/L per 1000 IU at 0–1000 IU/day. Ekwaru et al. 2014, PLoS ONE 9:e111265.
