@@ -537,8 +537,9 @@ fn gauss_solve(a: &mut [[f64; N]; N], b: &mut [f64; N]) -> bool {
         b.swap(col, piv);
         for row in col + 1..N {
             let f = a[row][col] / a[col][col];
-            for k in col..N {
-                a[row][k] -= f * a[col][k];
+            let pivot_row = a[col];
+            for (x, &pv) in a[row].iter_mut().zip(&pivot_row).skip(col) {
+                *x -= f * pv;
             }
             b[row] -= f * b[col];
         }
