@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Deserialize;
 
+/// Most runs one sweep file may plan (its grid × seeds).
+pub const MAX_RUNS: usize = 100_000;
+
 /// A `[vary]` entry: a list of values or an inclusive linear range.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -106,6 +109,9 @@ fn values(key: &str, v: toml::Value) -> Result<Vec<toml::Value>> {
             if steps == 0 || !from.is_finite() || !to.is_finite() {
                 bail!("vary.{key}: a range needs finite from/to and steps ≥ 1");
             }
+            if steps as usize > MAX_RUNS {
+                bail!("vary.{key}: {steps} steps; a sweep holds at most {MAX_RUNS} runs");
+            }
             let step = if steps > 1 {
                 (to - from) / (steps - 1) as f64
             } else {
@@ -156,6 +162,9 @@ impl Sweep {
             (Some(s), None) if s.is_empty() => bail!("`seeds` is empty"),
             (Some(s), None) => s,
             (None, Some(0)) => bail!("`replicates` must be ≥ 1"),
+            (None, Some(r)) if r as usize > MAX_RUNS => {
+                bail!("`replicates` = {r}: a sweep holds at most {MAX_RUNS} runs")
+            }
             (None, Some(r)) => (1..=r as u64).collect(),
             (None, None) => vec![1],
         };
@@ -173,6 +182,22 @@ impl Sweep {
             }
             let vs = values(&k, v)?;
             vary.push((k, vs));
+        }
+        // Checked before `runs` builds the grid.
+        let runs = vary
+            .iter()
+            .try_fold(seeds.len(), |n, (_, v)| n.checked_mul(v.len()))
+            .filter(|&n| n <= MAX_RUNS);
+        if runs.is_none() {
+            let mut sizes: Vec<String> = vary
+                .iter()
+                .map(|(k, v)| format!("{} {k}", v.len()))
+                .collect();
+            sizes.push(format!("{} seeds", seeds.len()));
+            bail!(
+                "the grid ({}) holds more than {MAX_RUNS} runs; split the sweep",
+                sizes.join(" × ")
+            );
         }
         let scene = if f.scene.is_relative() {
             base.join(&f.scene)

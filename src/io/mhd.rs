@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use super::atomic::write_atomic_bytes;
 
+/// Most voxels a MetaImage header may declare (2⁴⁸, far past any file).
+const MAX_VOXELS: f64 = 281_474_976_710_656.0;
+
 /// Voxel values of a volume, in one of the supported element types.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VolumeData {
@@ -168,6 +171,13 @@ impl Volume {
                             format!("DimSize = {value}: sizes must be positive integers"),
                         ));
                     }
+                    // Checked here, so the byte counts below cannot overflow.
+                    if v.iter().product::<f64>() > MAX_VOXELS {
+                        return Err(header_err(
+                            line_no,
+                            format!("DimSize = {value}: more than 2^48 voxels, past any file"),
+                        ));
+                    }
                     dims = Some([v[0] as usize, v[1] as usize, v[2] as usize]);
                 }
                 "ElementSpacing" | "ElementSize" => {
@@ -246,7 +256,7 @@ impl Volume {
             Some(h) => h as u64,
             None => 0,
         };
-        if (raw.len() as u64) < offset + expected {
+        if (raw.len() as u64) < offset.saturating_add(expected) {
             return Err(MhdError::Truncated {
                 raw: raw_path,
                 dims,

@@ -5,6 +5,7 @@
 //! and float types, read as f32). Every format is x fastest, then y, then z
 //! (slice), as MetaImage is, so the same volume reads the same voxels.
 
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -39,6 +40,7 @@ pub fn read_volume(path: &Path) -> Result<Volume> {
 
 /// Reads a NIfTI-1 file (`.nii` or gzipped `.nii.gz`).
 pub fn read_nifti(path: &Path) -> Result<Volume> {
+    check_nifti_size(path)?;
     let obj = nifti::ReaderOptions::new()
         .read_file(path)
         .map_err(|e| anyhow!("not a readable NIfTI file: {e}"))?;
@@ -103,6 +105,111 @@ pub fn read_nifti(path: &Path) -> Result<Volume> {
     Ok(vol)
 }
 
+/// Refuses a NIfTI file shorter than its header declares (data offset plus
+/// voxels × bits, and each extension's size) before the `nifti` crate
+/// reserves what the header declares. A `.nii.gz` is inflated once to
+/// count its bytes, keeping only the header and extensions.
+fn check_nifti_size(path: &Path) -> Result<()> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let gz = path.to_string_lossy().to_lowercase().ends_with(".gz");
+    let mut src: Box<dyn Read> = if gz {
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    };
+    let mut head = Vec::with_capacity(352);
+    (&mut src)
+        .take(352)
+        .read_to_end(&mut head)
+        .map_err(|e| anyhow!("not a readable NIfTI file: {e}"))?;
+    if head.len() < 348 {
+        bail!(
+            "not a NIfTI-1 file: {} bytes, its header alone needs 348",
+            head.len()
+        );
+    }
+    let le = head[0..4] == 348i32.to_le_bytes();
+    if !le && head[0..4] != 348i32.to_be_bytes() {
+        bail!("not a NIfTI-1 file (its header size field is not 348)");
+    }
+    let at = |o: usize| -> [u8; 4] { head[o..o + 4].try_into().unwrap() };
+    let i16_at = |o: usize| {
+        let b = [head[o], head[o + 1]];
+        if le {
+            i16::from_le_bytes(b)
+        } else {
+            i16::from_be_bytes(b)
+        }
+    };
+    let f32_at = |o| {
+        if le {
+            f32::from_le_bytes(at(o))
+        } else {
+            f32::from_be_bytes(at(o))
+        }
+    };
+    // As the `nifti` crate sizes the data: dims as u16, bitpix / 8 bytes.
+    let rank = (i16_at(40).max(0) as usize).min(7);
+    let voxels = (1..=rank).try_fold(1u64, |n, i| n.checked_mul(i16_at(40 + 2 * i) as u16 as u64));
+    let bitpix = i16_at(72);
+    let data = voxels.and_then(|n| n.checked_mul((bitpix as usize / 8) as u64));
+    let vox_offset = f32_at(108);
+    let offset = (vox_offset as u64).max(352);
+    let Some(need) = data.and_then(|d| d.checked_add(offset)) else {
+        bail!(
+            "the NIfTI header declares more data than any file holds (dims {:?}, bitpix {bitpix})",
+            (1..=rank)
+                .map(|i| i16_at(40 + 2 * i) as u16)
+                .collect::<Vec<_>>()
+        );
+    };
+    let mut ext = Vec::new();
+    (&mut src)
+        .take(offset - 352)
+        .read_to_end(&mut ext)
+        .map_err(|e| anyhow!("not a readable NIfTI file: {e}"))?;
+    let rest = std::io::copy(&mut src, &mut std::io::sink())
+        .map_err(|e| anyhow!("not a readable NIfTI file: {e}"))?;
+    let have = head.len() as u64 + ext.len() as u64 + rest;
+    if have < need {
+        bail!(
+            "truncated: the NIfTI header declares {need} bytes (data from byte {offset}, \
+             {} voxels of {bitpix} bits), the file {}holds {have}",
+            voxels.unwrap_or(0),
+            if gz { "inflated " } else { "" }
+        );
+    }
+    // Extensions (flagged in byte 348) fill the bytes before the data.
+    if head.len() == 352 && head[348] != 0 {
+        let mut pos = 0usize;
+        while pos < ext.len() {
+            let esize = match ext.get(pos..pos + 4) {
+                Some(b) => {
+                    let b: [u8; 4] = b.try_into().unwrap();
+                    if le {
+                        i32::from_le_bytes(b)
+                    } else {
+                        i32::from_be_bytes(b)
+                    }
+                }
+                None => bail!(
+                    "a NIfTI extension at byte {} is cut off by the data offset {offset}",
+                    352 + pos
+                ),
+            };
+            if esize < 8 || esize as usize > ext.len() - pos {
+                bail!(
+                    "a NIfTI extension at byte {} declares {esize} bytes; {} remain before the data offset {offset}",
+                    352 + pos,
+                    ext.len() - pos
+                );
+            }
+            pos += esize as usize;
+        }
+    }
+    Ok(())
+}
+
 fn data_len(d: &VolumeData) -> usize {
     match d {
         VolumeData::U8(v) => v.len(),
@@ -122,10 +229,76 @@ enum Page {
     U16(Vec<u16>),
 }
 
+/// Refuses a TIFF with a tag that declares more values than the file holds:
+/// the `tiff` crate reserves a tag's values before reading them, up to
+/// 256 MiB, and for the first page before limits can be set.
+fn check_tiff_tags(path: &Path, bytes: &[u8]) -> Result<()> {
+    let bad = |what: String| anyhow!("{}: not a readable TIFF: {what}", path.display());
+    let (le, big) = match bytes.get(..4) {
+        Some([b'I', b'I', 42, 0]) => (true, false),
+        Some([b'M', b'M', 0, 42]) => (false, false),
+        Some([b'I', b'I', 43, 0]) => (true, true),
+        Some([b'M', b'M', 0, 43]) => (false, true),
+        _ => return Ok(()), // the decoder names what is wrong
+    };
+    let uint = |at: u64, n: usize| -> Option<u64> {
+        let b = bytes.get(usize::try_from(at).ok()?..)?.get(..n)?;
+        let mut v = 0u64;
+        for i in 0..n {
+            let byte = if le { b[n - 1 - i] } else { b[i] };
+            v = v << 8 | byte as u64;
+        }
+        Some(v)
+    };
+    let (word, count_len, entry_len) = if big { (8, 8, 20) } else { (4, 2, 12) };
+    let mut ifd = uint(if big { 8 } else { 4 }, word).unwrap_or(0);
+    let mut seen = std::collections::HashSet::new();
+    while ifd != 0 && seen.insert(ifd) {
+        let Some(n) = uint(ifd, count_len) else {
+            return Err(bad(format!("a directory at byte {ifd} past the end")));
+        };
+        for e in 0..n {
+            let at = ifd + count_len as u64 + e * entry_len;
+            let (Some(tag), Some(ty), Some(count)) =
+                (uint(at, 2), uint(at + 2, 2), uint(at + 4, word))
+            else {
+                return Err(bad(format!("the directory at byte {ifd} is cut off")));
+            };
+            let size: u64 = match ty {
+                1 | 2 | 6 | 7 => 1,
+                3 | 8 => 2,
+                4 | 9 | 11 | 13 => 4,
+                _ => 8,
+            };
+            if count.saturating_mul(size) > bytes.len() as u64 {
+                return Err(bad(format!(
+                    "tag {tag} declares {count} values, more than the {}-byte file holds",
+                    bytes.len()
+                )));
+            }
+        }
+        ifd = uint(ifd + count_len as u64 + n * entry_len, word).unwrap_or(0);
+    }
+    Ok(())
+}
+
 fn read_pages(path: &Path, pages: &mut Vec<Page>, size: &mut Option<(u32, u32)>) -> Result<()> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut dec = tiff::decoder::Decoder::new(std::io::BufReader::new(file))
-        .map_err(|e| anyhow!("{}: not a readable TIFF: {e}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    check_tiff_tags(path, &bytes)?;
+    // No page decodes to more than its file inflates to (deflate ≤ 1032:1,
+    // LZW ≤ 2730:1, PackBits ≤ 64:1), and no strip or tag value is longer
+    // than the file: a page claiming more is refused before its buffers
+    // are allocated.
+    let file_len = bytes.len();
+    let mut limits = tiff::decoder::Limits::default();
+    limits.decoding_buffer_size = limits
+        .decoding_buffer_size
+        .min((4 << 20) + file_len.saturating_mul(4096));
+    limits.intermediate_buffer_size = limits.intermediate_buffer_size.min(file_len + 4096);
+    limits.ifd_value_size = limits.ifd_value_size.min(file_len + 4096);
+    let mut dec = tiff::decoder::Decoder::new(std::io::Cursor::new(bytes))
+        .map_err(|e| anyhow!("{}: not a readable TIFF: {e}", path.display()))?
+        .with_limits(limits);
     loop {
         let page = pages.len();
         let dims = dec

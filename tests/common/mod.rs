@@ -1,6 +1,8 @@
 //! Shared test helpers.
 #![allow(dead_code)]
 
+pub mod fixtures;
+
 use trabecula::gpu::GpuContext;
 
 /// The GPU context; a test fails (never skips) when no adapter exists.
