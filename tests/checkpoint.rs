@@ -17,7 +17,7 @@ use trabecula::sim::checkpoint::{self, Checkpoint, RunProgress};
 use trabecula::sim::{Simulation, StepReport};
 
 fn demo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/demo.toml")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/plain-1g.toml")
 }
 
 // Resumes must match bit for bit however far the FE converges: a loose

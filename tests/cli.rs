@@ -5,7 +5,7 @@ mod common;
 use std::process::Command;
 
 fn demo() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/demo.toml")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/plain-1g.toml")
 }
 
 #[test]
@@ -22,19 +22,21 @@ fn info_names_the_adapter() {
     assert!(text.contains("max storage binding"), "{text}");
 }
 
+/// The default scene (no scene argument), shortened: a 2-day spin-up, 3 days.
 #[test]
-fn run_demo_writes_run_folder() {
+fn run_default_scene_writes_run_folder() {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(common::bin())
-        .args(["run"])
-        .arg(demo())
-        .args(["--out"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["run", "--out"])
         .arg(dir.path())
         .args([
             "--days",
             "3",
             "--set",
             "lattice.dims=[32,32,32]",
+            "--set",
+            "spin_up_days=2",
             "--set",
             "outputs.morphometry_every_days=1",
         ])
@@ -96,6 +98,9 @@ fn run_demo_writes_run_folder() {
         "lattice_start.raw",
         "lattice_end.mhd",
         "lattice_end.raw",
+        "plots/chain.png",
+        "plots/bone.png",
+        "plots/cells.png",
     ] {
         assert!(dir.path().join(f).exists(), "{f}");
     }

@@ -11,7 +11,7 @@ use std::process::Command;
 fn frames_every_n_days_match_render_at_that_day() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/demo.toml");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/plain-1g.toml");
     let out = Command::new(common::bin())
         .arg("run")
         .arg(&demo)

@@ -125,3 +125,61 @@ fn bad_time_series_is_a_clear_error() {
     let e = format!("{:#}", write_plots_from_csv(&csv, dir.path()).unwrap_err());
     assert!(e.contains("empty"), "{e}");
 }
+
+#[test]
+fn chain_plot_shades_the_unloaded_days_and_draws_every_link() {
+    // Ten days at the habitual load, then ten at a tenth of it.
+    let rows: Vec<Metrics> = rising()
+        .into_iter()
+        .map(|mut r| {
+            r.load_factor = if r.day < 10.0 { 1.0 } else { 0.1 };
+            r.resorbed_mm3 = 1e-4 * r.day;
+            r
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    write_run_plots(&rows, dir.path()).unwrap();
+    let img = decode(&dir.path().join("plots/chain.png"));
+    assert_eq!((img.0, img.1), (900, 1500));
+    let shade = [225, 225, 225];
+    let count = |x0: f64, x1: f64| {
+        let (w, h, px) = &img;
+        let mut n = 0;
+        for y in 0..*h {
+            for x in (x0 * *w as f64) as u32..(x1 * *w as f64) as u32 {
+                let i = 3 * (y * w + x) as usize;
+                n += usize::from(px[i..i + 3] == shade);
+            }
+        }
+        n
+    };
+    // The plot area spans about x = 0.1..0.99 of the width: day 10 is near 0.55.
+    let (loaded, unloaded) = (count(0.15, 0.5), count(0.6, 0.95));
+    assert!(loaded < 100, "{loaded} shaded pixels over the loaded days");
+    assert!(
+        unloaded > 50_000,
+        "{unloaded} shaded pixels over the unloaded days"
+    );
+    // Every panel's first line is drawn in its own sixth of the height.
+    let band = img.1 as f64 / 6.0;
+    let first_of_panel = |panel: usize| {
+        // Colours run on across panels: panel 0 has 1 line, then 2, 2, 1, 2, 2.
+        let index = [0, 1, 3, 5, 6, 8][panel];
+        COLOURS[index % COLOURS.len()]
+    };
+    for panel in 0..6 {
+        let c = first_of_panel(panel);
+        let (w, h, px) = &img;
+        let (y0, y1) = (
+            (panel as f64 * band) as u32,
+            ((panel + 1) as f64 * band) as u32,
+        );
+        let drawn = (y0..y1.min(*h)).any(|y| {
+            (0..*w).any(|x| {
+                let i = 3 * (y * w + x) as usize;
+                px[i..i + 3] == [c.0, c.1, c.2]
+            })
+        });
+        assert!(drawn, "panel {panel}: its first line is not drawn");
+    }
+}

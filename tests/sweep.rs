@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use trabecula::batch::{Shard, Sweep, is_finished};
 
 fn demo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/demo.toml")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/plain-1g.toml")
 }
 
 /// 2 parameters × 2 values × 2 seeds on a small, short scene; a loose FE

@@ -247,7 +247,7 @@ fn morph_names_its_convention_and_offers_the_other() {
 
 #[test]
 fn scene_key_is_checked_and_defaults_to_face_to_face() {
-    let scene_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/demo.toml");
+    let scene_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/plain-1g.toml");
     let s = trabecula::scene::load(&scene_path, &[]).unwrap();
     assert_eq!(
         s.outputs.thickness_convention,
@@ -428,7 +428,7 @@ print(json.dumps({"tb_th_mm": float(r.measurements["Tb.Th"]),
 #[test]
 fn a_run_names_the_convention_of_its_time_series() {
     let dir = tempfile::tempdir().unwrap();
-    let scene = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/demo.toml");
+    let scene = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/plain-1g.toml");
     let out = Command::new(common::bin())
         .arg("run")
         .arg(&scene)

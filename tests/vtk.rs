@@ -118,7 +118,7 @@ fn csv_last(dir: &Path, col: &str) -> f64 {
 
 #[test]
 fn run_writes_snapshots_that_match_its_outputs() {
-    let scene_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/demo.toml");
+    let scene_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/plain-1g.toml");
     let scene = trabecula::scene::load(
         &scene_path,
         &[
@@ -198,7 +198,7 @@ fn run_writes_snapshots_that_match_its_outputs() {
 
 #[test]
 fn volumes_every_days_is_range_checked() {
-    let scene_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/demo.toml");
+    let scene_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/plain-1g.toml");
     let e = trabecula::scene::load(&scene_path, &["outputs.volumes_every_days=200000".into()])
         .unwrap_err();
     let msg = format!("{e:#}");

@@ -1,6 +1,8 @@
-//! PNG plots of a run's time series: `plots/bone.png` (BV/TV and mean
-//! mineral relative to day 0) and `plots/cells.png` (cell counts), drawn
-//! with plotters into memory, encoded with `png` and written atomically.
+//! PNG plots of a run's time series: `plots/chain.png` (the causal chain:
+//! load, osteocytes, bone cells, bone, against day, with unloaded days
+//! shaded), `plots/bone.png` (BV/TV and mean mineral relative to day 0) and
+//! `plots/cells.png` (cell counts), drawn with plotters into memory,
+//! encoded with `png` and written atomically.
 //! Labels use a font compiled into the binary, so plots need no system fonts.
 
 use std::collections::HashMap;
@@ -13,9 +15,12 @@ use plotters::prelude::*;
 use super::write_atomic_bytes;
 use crate::sim::Metrics;
 
-/// Plot size in pixels.
+/// Plot size in pixels; the chain figure stacks four panels, so it is taller.
 const WIDTH_PX: u32 = 900;
 const HEIGHT_PX: u32 = 560;
+const CHAIN_HEIGHT_PX: u32 = 1500;
+/// Shade of the days when the site carries less than its habitual load.
+const UNLOADED_SHADE: RGBColor = RGBColor(225, 225, 225);
 const FONT: &str = "sans-serif";
 
 /// Series colours (colour-blind-safe Okabe–Ito), in legend order.
@@ -122,8 +127,7 @@ fn register_font() {
     });
 }
 
-/// Writes `plots/bone.png` and `plots/cells.png` under `run_dir` from the
-/// rows of a run.
+/// Writes the plots (see [`write_plots`]) under `run_dir` from the rows of a run.
 pub fn write_run_plots(rows: &[Metrics], run_dir: &Path) -> Result<()> {
     write_plots(&Columns::from_rows(rows), run_dir)
 }
@@ -133,7 +137,7 @@ pub fn write_plots_from_csv(csv: &Path, run_dir: &Path) -> Result<()> {
     write_plots(&Columns::read_csv(csv)?, run_dir)
 }
 
-/// Writes `plots/bone.png` and `plots/cells.png` under `run_dir`.
+/// Writes `plots/chain.png`, `plots/bone.png` and `plots/cells.png` under `run_dir`.
 pub fn write_plots(cols: &Columns, run_dir: &Path) -> Result<()> {
     if cols.is_empty() {
         bail!("the time series has no rows to plot");
@@ -168,11 +172,14 @@ pub fn write_plots(cols: &Columns, run_dir: &Path) -> Result<()> {
     ];
     let png = draw(
         day,
+        &[],
+        HEIGHT_PX,
         &[Panel {
             title: "Bone relative to day 0",
             y_label: "relative to day 0",
             lines: bone.into(),
             counts: false,
+            from_zero: false,
         }],
     )?;
     write_atomic_bytes(&dir.join("bone.png"), &png).context("writing plots/bone.png")?;
@@ -187,6 +194,8 @@ pub fn write_plots(cols: &Columns, run_dir: &Path) -> Result<()> {
     // panel each, so both are readable.
     let png = draw(
         day,
+        &[],
+        HEIGHT_PX,
         &[
             Panel {
                 title: "Osteocytes",
@@ -197,6 +206,7 @@ pub fn write_plots(cols: &Columns, run_dir: &Path) -> Result<()> {
                     line("osteocytes_apoptotic", "apoptotic")?,
                 ],
                 counts: true,
+                from_zero: false,
             },
             Panel {
                 title: "Osteoclasts and osteoblasts",
@@ -206,11 +216,138 @@ pub fn write_plots(cols: &Columns, run_dir: &Path) -> Result<()> {
                     line("osteoblasts", "osteoblasts")?,
                 ],
                 counts: true,
+                from_zero: false,
             },
         ],
     )?;
     write_atomic_bytes(&dir.join("cells.png"), &png).context("writing plots/cells.png")?;
+    let png = draw_chain(cols)?;
+    write_atomic_bytes(&dir.join("chain.png"), &png).context("writing plots/chain.png")?;
     Ok(())
+}
+
+/// The causal chain of disuse bone loss, one panel per link, on one day
+/// axis: the load the site carries, the osteocytes that sense its absence
+/// and die, the signals they send, the osteoclasts those recruit, the bone
+/// resorbed and formed, and the structure. Days below the habitual load are
+/// shaded.
+fn draw_chain(cols: &Columns) -> Result<Vec<u8>> {
+    let day = cols.get("day")?;
+    let line = |name: &str, label: &'static str| -> Result<Line<'static>> {
+        Ok(Line {
+            label,
+            ys: cols.get(name)?.to_vec(),
+        })
+    };
+    // Relative to the first defined value (structure is measured every few
+    // days, and is undefined when unmeasured).
+    let relative = |name: &str, label: &'static str| -> Result<Line<'static>> {
+        let v = cols.get(name)?;
+        let base = v.iter().copied().find(|x| x.is_finite() && *x != 0.0);
+        Ok(Line {
+            label,
+            ys: v
+                .iter()
+                .map(|&x| base.map_or(f64::NAN, |b| x / b))
+                .collect(),
+        })
+    };
+    // Daily volumes are a handful of voxels on a small lattice: a weekly
+    // mean shows the trend.
+    let weekly = |name: &str, label: &'static str| -> Result<Line<'static>> {
+        Ok(Line {
+            label,
+            ys: trailing_mean(cols.get(name)?, 7),
+        })
+    };
+    draw(
+        day,
+        &unloaded_spans(day, cols.get("load_factor")?),
+        CHAIN_HEIGHT_PX,
+        &[
+            Panel {
+                title: "1. The load on the site falls (shaded: below habitual)",
+                y_label: "× habitual",
+                lines: vec![line("load_factor", "daily load stimulus")?],
+                counts: false,
+                from_zero: true,
+            },
+            Panel {
+                title: "2. Osteocytes sense disuse, and die",
+                y_label: "count",
+                lines: vec![
+                    line("osteocytes_disuse", "sensing disuse")?,
+                    line("osteocytes_alive", "alive")?,
+                ],
+                counts: true,
+                from_zero: false,
+            },
+            Panel {
+                title: "3. They signal: RANKL and sclerostin rise",
+                y_label: "mean, rel. to day 0",
+                lines: vec![
+                    relative("mean_rankl", "RANKL")?,
+                    relative("mean_sclerostin", "sclerostin")?,
+                ],
+                counts: false,
+                from_zero: false,
+            },
+            Panel {
+                title: "4. RANKL recruits osteoclasts",
+                y_label: "count",
+                lines: vec![line("osteoclasts", "osteoclasts")?],
+                counts: true,
+                from_zero: false,
+            },
+            Panel {
+                title: "5. Resorption outpaces formation (7-day means)",
+                y_label: "mm³ per day",
+                lines: vec![
+                    weekly("resorbed_mm3", "resorbed")?,
+                    weekly("formed_mm3", "formed")?,
+                ],
+                counts: false,
+                from_zero: true,
+            },
+            Panel {
+                title: "6. Bone is lost and trabeculae thin",
+                y_label: "rel. to day 0",
+                lines: vec![
+                    relative("bv_tv", "BV/TV")?,
+                    relative("tb_th_um", "Tb.Th (as measured)")?,
+                ],
+                counts: false,
+                from_zero: false,
+            },
+        ],
+    )
+}
+
+/// Mean of the last `n` values up to and including each one (fewer at the start).
+fn trailing_mean(v: &[f64], n: usize) -> Vec<f64> {
+    (0..v.len())
+        .map(|i| {
+            let w = &v[i.saturating_sub(n - 1)..=i];
+            w.iter().sum::<f64>() / w.len() as f64
+        })
+        .collect()
+}
+
+/// Day spans [start, end) whose load stimulus is below the habitual 1
+/// (each row stands for the day from its own to the next row's).
+fn unloaded_spans(day: &[f64], load_factor: &[f64]) -> Vec<(f64, f64)> {
+    let mut spans: Vec<(f64, f64)> = Vec::new();
+    for (i, (&d, &l)) in day.iter().zip(load_factor).enumerate() {
+        if l.is_nan() || l >= 1.0 - 1e-6 {
+            continue;
+        }
+        let end = day.get(i + 1).copied().unwrap_or(d);
+        match spans.last_mut() {
+            Some(last) if last.1 >= d => last.1 = end,
+            _ => spans.push((d, end)),
+        }
+    }
+    spans
 }
 
 /// Finite (min, max) over all lines, padded so a flat line sits mid-plot.
@@ -243,22 +380,25 @@ struct Panel<'a> {
     lines: Vec<Line<'a>>,
     /// Counts: the y axis starts at 0 and its labels are whole numbers.
     counts: bool,
+    /// Amounts: the y axis starts at 0 (counts always do).
+    from_zero: bool,
 }
 
-/// Draws panels stacked top to bottom against `xs` and returns the PNG
-/// bytes. Colours run on across panels, so each series keeps its own.
-fn draw(xs: &[f64], panels: &[Panel]) -> Result<Vec<u8>> {
+/// Draws panels stacked top to bottom against `xs`, with the x spans in
+/// `shaded` shaded in each, and returns the PNG bytes. Colours run on
+/// across panels, so each series keeps its own.
+fn draw(xs: &[f64], shaded: &[(f64, f64)], height_px: u32, panels: &[Panel]) -> Result<Vec<u8>> {
     register_font();
-    let mut rgb = vec![0u8; (WIDTH_PX * HEIGHT_PX * 3) as usize];
+    let mut rgb = vec![0u8; (WIDTH_PX * height_px * 3) as usize];
     {
-        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH_PX, HEIGHT_PX)).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH_PX, height_px)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_error)?;
         let x_max = xs.iter().copied().fold(0.0_f64, f64::max).max(1.0);
         let x_min = xs.iter().copied().fold(x_max, f64::min).min(0.0);
         let areas = root.split_evenly((panels.len(), 1));
         let mut colour_index = 0;
         for (area, panel) in areas.iter().zip(panels) {
-            let (y_lo, y_hi) = y_range(&panel.lines, panel.counts);
+            let (y_lo, y_hi) = y_range(&panel.lines, panel.counts || panel.from_zero);
             // Enough decimals to tell ~5 ticks apart, none for counts.
             let decimals = if panel.counts {
                 0
@@ -271,6 +411,14 @@ fn draw(xs: &[f64], panels: &[Panel]) -> Result<Vec<u8>> {
                 .x_label_area_size(40)
                 .y_label_area_size(80)
                 .build_cartesian_2d(x_min..x_max, y_lo..y_hi)
+                .map_err(plot_error)?;
+            // Shade first, so the grid and the lines stay on top.
+            chart
+                .draw_series(
+                    shaded.iter().map(|&(a, b)| {
+                        Rectangle::new([(a, y_lo), (b, y_hi)], UNLOADED_SHADE.filled())
+                    }),
+                )
                 .map_err(plot_error)?;
             chart
                 .configure_mesh()
@@ -309,7 +457,7 @@ fn draw(xs: &[f64], panels: &[Panel]) -> Result<Vec<u8>> {
         }
         root.present().map_err(plot_error)?;
     }
-    encode_png(&rgb, WIDTH_PX, HEIGHT_PX)
+    encode_png(&rgb, WIDTH_PX, height_px)
 }
 
 fn plot_error<E: std::fmt::Debug>(e: E) -> anyhow::Error {
