@@ -17,7 +17,7 @@ use trabecula::lattice::Lattice;
 use trabecula::scan::Scan;
 use trabecula::scene::{self, Scene};
 use trabecula::sim::mechanics::uniform_sed;
-use trabecula::sim::{Simulation, StepReport};
+use trabecula::sim::{NonFinite, Simulation, StepReport};
 
 fn grid(dims: [usize; 3]) -> [u32; 4] {
     [
@@ -633,6 +633,32 @@ fn a_spin_up_is_the_same_as_running_its_days_first() {
             .iter()
             .any(|r| r.resorbed_voxels + r.formed_voxels > 0.0)
     );
+}
+
+/// A NaN written into one voxel of a field on the device stops the next
+/// step with the field named, where a clean step goes on.
+#[test]
+fn a_field_gone_bad_on_the_device_stops_the_step_and_names_it() {
+    let ctx = common::gpu();
+    let scene = small_scene(&["lattice.dims=[16,16,16]"]);
+    let lat = lattice_for(&ctx, &scene);
+    let bone = lat.mineral.iter().position(|&m| m >= 0.5).unwrap() as u64;
+    let poisoned = |field: fn(&Simulation) -> &wgpu::Buffer| {
+        let mut sim = uniform_sed_sim(&ctx, &scene, &lat, 64);
+        sim.advance(&ctx).expect("a clean step goes on");
+        ctx.queue
+            .write_buffer(field(&sim), 4 * bone, bytemuck::bytes_of(&f32::NAN));
+        let e = sim
+            .advance(&ctx)
+            .expect_err("a NaN field must stop the step");
+        let bad = e.downcast_ref::<NonFinite>().expect("a NonFinite error");
+        assert_eq!(bad.day, 2.0);
+        assert!(bad.value.is_nan());
+        bad.field
+    };
+    assert!(poisoned(|s| &s.state.fields.sed).contains("stimulus"));
+    assert!(poisoned(|s| &s.state.fields.rankl).contains("RANKL"));
+    assert!(poisoned(|s| &s.state.fields.mineral).contains("mineral"));
 }
 
 #[test]

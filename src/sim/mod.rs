@@ -11,4 +11,4 @@ pub mod step;
 
 pub use metrics::{Metrics, TimeSeries};
 pub use run::{Interrupted, RunOptions, RunSummary, resume_run, run_scene};
-pub use step::{Simulation, StepReport};
+pub use step::{NonFinite, Simulation, StepReport};

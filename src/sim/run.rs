@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::checkpoint::{self, Checkpoint, RunProgress};
 use super::metrics::{Metrics, TimeSeries, lattice_morphometry_with};
 use super::snapshot::{Frames, Snapshots};
-use super::step::Simulation;
+use super::step::{NonFinite, Simulation};
 use crate::cells::CellType;
 use crate::gpu::{AdapterSummary, GpuContext};
 use crate::io::write_atomic_bytes;
@@ -347,10 +347,16 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
         return Err(interrupted(p, opts, &path, t_steps, wall(&t0, 0.0)));
     }
     for step in first_step..=steps {
-        let report = p
-            .sim
-            .advance(ctx)
-            .with_context(|| format!("step {step} (day {})", p.sim.day()))?;
+        let report = match p.sim.advance(ctx) {
+            Ok(r) => r,
+            Err(e) if e.downcast_ref::<NonFinite>().is_some() => {
+                if let Some(b) = &bar {
+                    b.abandon();
+                }
+                return Err(failed(p, opts, e, t_steps, wall(&t0, 0.0)));
+            }
+            Err(e) => return Err(e.context(format!("step {step} (day {})", p.sim.day()))),
+        };
         let day = report.day;
         let due = morph_every > 0.0 && day - p.last_morph_day >= morph_every - 1e-9;
         if morph_on && (due || step == steps) {
@@ -463,6 +469,33 @@ fn interrupted(
         run_dir: dir.display().to_string(),
     }
     .into()
+}
+
+/// Records a run whose state went bad as failed, keeping what it wrote up
+/// to the last good day (the time series holds no row of the bad day), and
+/// names the newest checkpoint to go back to.
+fn failed(
+    mut p: Progress,
+    opts: &RunOptions,
+    error: anyhow::Error,
+    t_steps: Instant,
+    elapsed_s: f64,
+) -> anyhow::Error {
+    let dir = &opts.out_dir;
+    p.record.status = "failed".into();
+    p.record.timings.steps_s = t_steps.elapsed().as_secs_f64();
+    p.record.timings.total_s = p.elapsed_before_s + elapsed_s;
+    if let Err(e) = write_record(dir, &p.record) {
+        return e;
+    }
+    let last_good = match checkpoint::latest(dir) {
+        Ok(path) => format!("the last good checkpoint is {}", path.display()),
+        Err(_) => "no checkpoint was written before it (use --checkpoint-every N)".to_string(),
+    };
+    error.context(format!(
+        "the run stopped; {} keeps every day before it, and {last_good}",
+        dir.join("timeseries.csv").display()
+    ))
 }
 
 fn write_checkpoint(

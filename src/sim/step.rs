@@ -66,6 +66,39 @@ pub struct StepReport {
     pub apparent_modulus_mpa: f64,
 }
 
+impl StepReport {
+    /// The first of the step's field reductions that is NaN or infinite.
+    /// Every field the cells read is summed into one of these, so a value
+    /// gone bad anywhere on the device shows here the day it happens.
+    pub fn first_non_finite(&self) -> Option<(&'static str, f64)> {
+        [
+            ("the mineral field (sum)", self.mineral_total),
+            ("BV/TV", self.bv_tv),
+            ("the resorbed volume", self.resorbed_voxels),
+            ("the formed volume", self.formed_voxels),
+            (
+                "the stimulus field (SED × load, mean over bone)",
+                self.mean_stimulus,
+            ),
+            ("the RANKL field (mean)", self.mean_rankl),
+            ("the sclerostin field (mean)", self.mean_sclerostin),
+            ("the apparent modulus", self.apparent_modulus_mpa),
+        ]
+        .into_iter()
+        .find(|(_, v)| !v.is_finite())
+    }
+}
+
+/// A field on the device stopped being finite (a diverged solve, or
+/// parameters that overflow a signal): the step that found it is refused.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("day {day}: {field} is {value} — a field on the device is no longer finite")]
+pub struct NonFinite {
+    pub day: f64,
+    pub field: &'static str,
+    pub value: f64,
+}
+
 /// Every kernel the step records, built once.
 pub struct Kernels {
     pub osteocytes: Osteocytes,
@@ -943,6 +976,14 @@ impl Simulation {
         let mut report = self.report(&regime, &params_b, &sums, &counts);
         report.osteocytes_embedded = embeds;
         report.solve = solve;
+        if let Some((field, value)) = report.first_non_finite() {
+            return Err(NonFinite {
+                day: report.day,
+                field,
+                value,
+            }
+            .into());
+        }
         self.bone_voxels = report.bv_tv * self.state.n_voxels as f64;
         if let Mechanics::Fe(fe) = &mut self.mechanics {
             fe.changed_since_solve += report.resorbed_voxels + report.formed_voxels;
