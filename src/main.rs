@@ -224,6 +224,9 @@ fn dispatch(command: Command) -> Result<()> {
                 Ok(())
             }
             (Some(file), None) => {
+                if jobs == 0 {
+                    anyhow::bail!("--jobs 0: a sweep runs at least one run at a time");
+                }
                 let opts = trabecula::batch::SweepOptions {
                     out_dir: PathBuf::new(),
                     shard,
@@ -243,21 +246,34 @@ fn dispatch(command: Command) -> Result<()> {
             thickness_convention,
             json,
         } => morph(&volume, voxel_um, threshold, thickness_convention, json),
-        Command::Mech(args) => trabecula::mech::mech_command(args),
+        Command::Mech(args) => {
+            output_folder(&args.out)?;
+            let out = args.out.clone();
+            leave_no_empty_folder(&out, || trabecula::mech::mech_command(args))
+        }
         Command::View(args) => trabecula::render::app::view(args),
-        Command::Render(args) => trabecula::render::offscreen::render_command(args),
-        Command::Validate(args) => trabecula::validate::validate_command(args),
+        Command::Render(args) => {
+            output_file(&args.out)?;
+            trabecula::render::offscreen::render_command(args)
+        }
+        Command::Validate(args) => {
+            output_folder(&args.out)?;
+            let out = args.out.clone();
+            leave_no_empty_folder(&out, || trabecula::validate::validate_command(args))
+        }
         Command::Slice {
             volumes,
             out,
             y,
             scale,
         } => {
+            output_file(&out)?;
             let vols = volumes
                 .iter()
                 .map(|p| Volume::read(p))
                 .collect::<Result<Vec<_>, _>>()?;
             trabecula::io::slice::write_slices(&vols, y, scale.max(1), &out)
+                .with_context(|| format!("writing {}", out.display()))
         }
     }
 }
@@ -320,14 +336,15 @@ fn run(
     frames_every: u32,
 ) -> Result<()> {
     let scene = scene::load(scene_path, set)?;
-    let ctx = GpuContext::new()?;
     let out =
         out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", scene.name, scene.seed)));
+    output_folder(&out)?;
+    let ctx = GpuContext::new()?;
     let mut opts = RunOptions::new(&out);
     opts.checkpoint_every_days = checkpoint_every;
     opts.frames_every_days = frames_every;
     opts.stop = Some(stop_flag()?);
-    let summary = run_scene(&ctx, &scene, &opts)?;
+    let summary = leave_no_empty_folder(&out, || run_scene(&ctx, &scene, &opts))?;
     println!(
         "{}: {} days, BV/TV {:.4} → {:.4}, Tb.Th {} µm, {:.1} s",
         summary.out_dir.display(),
@@ -338,6 +355,40 @@ fn run(
         summary.timings.total_s
     );
     Ok(())
+}
+
+/// Refuses an output folder path that names an existing file, before any work.
+fn output_folder(path: &Path) -> Result<()> {
+    if path.exists() && !path.is_dir() {
+        anyhow::bail!(
+            "the output folder {} is an existing file; give a folder",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses an output file path that names a folder, before any work.
+fn output_file(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        anyhow::bail!(
+            "the output {} is a folder; give a file name",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Runs `f`; if it fails, removes the folder `out` when `f` made it and
+/// left it empty (a refused input leaves no trace).
+fn leave_no_empty_folder<T>(out: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let existed = out.exists();
+    let result = f();
+    if result.is_err() && !existed {
+        // Fails, harmlessly, when the folder holds anything.
+        let _ = std::fs::remove_dir(out);
+    }
+    result
 }
 
 /// `v` with `decimals` decimals, or `undefined` for NaN (morphometry of no
@@ -369,6 +420,7 @@ fn run_sweep(
 ) -> Result<()> {
     let sweep = trabecula::batch::Sweep::load(file)?;
     let out_dir = out.unwrap_or_else(|| PathBuf::from(format!("runs/{}", sweep.name)));
+    output_folder(&out_dir)?;
     opts.out_dir = out_dir.clone();
     let t0 = std::time::Instant::now();
     let r = trabecula::batch::run_sweep(&sweep, &opts)?;
@@ -389,6 +441,22 @@ fn resume(
     checkpoint_every: u32,
     frames_every: u32,
 ) -> Result<()> {
+    if !run_dir.is_dir() {
+        anyhow::bail!(
+            "{} is not a run folder: {}",
+            run_dir.display(),
+            if run_dir.exists() {
+                "it is a file"
+            } else {
+                "it does not exist"
+            }
+        );
+    }
+    if let Some(d) = days
+        && d > scene::MAX_DAYS
+    {
+        anyhow::bail!("--days {d}: a run lasts at most {} days", scene::MAX_DAYS);
+    }
     let ctx = GpuContext::new()?;
     let mut opts = RunOptions::new(run_dir);
     opts.checkpoint_every_days = checkpoint_every;
@@ -434,7 +502,13 @@ fn morph(
             .map_err(anyhow::Error::msg)
             .with_context(|| path.display().to_string())?,
     };
+    if !(voxel_um.is_finite() && voxel_um > 0.0) {
+        anyhow::bail!("the voxel size must be a positive number of µm, not {voxel_um}");
+    }
     let threshold = threshold.unwrap_or(0.5);
+    if !threshold.is_finite() {
+        anyhow::bail!("--threshold must be a finite grey value, not {threshold}");
+    }
     let lattice = Lattice::from_volume(&volume, Some(threshold), voxel_um);
     let m = trabecula::sim::metrics::lattice_morphometry_with(&lattice, convention);
     if !m.has_bone() {

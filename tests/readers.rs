@@ -557,32 +557,37 @@ fn scene() -> trabecula::scene::Scene {
     trabecula::scene::parse(&text, "demo.toml", &[]).unwrap()
 }
 
+/// A checkpoint header through serde, as a file gives it (fields added
+/// later with defaults need no change here).
 fn checkpoint(buffers: Vec<(String, u64)>, data: Vec<u8>, dims: [usize; 3]) -> Checkpoint {
-    let header = Header {
-        program: env!("CARGO_PKG_NAME").into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        scene: scene(),
-        step: 3,
-        day: 3.0,
-        dims,
-        voxel_size_um: 20.0,
-        stimulus_ref: 1.0,
-        rankl_source: 1.0,
-        sclerostin_source: 1.0,
-        bone_voxels: 10.0,
-        mechanics: None,
-        agents: vec![AgentsHeader {
-            kind: "osteoclast".into(),
-            len: 0,
-            capacity: 16,
-            next_id: 1,
-        }],
-        buffers: buffers
-            .into_iter()
-            .map(|(name, bytes)| BufferHeader { name, bytes })
-            .collect(),
-        run: RunProgress::default(),
-    };
+    let buffers: Vec<BufferHeader> = buffers
+        .into_iter()
+        .map(|(name, bytes)| BufferHeader { name, bytes })
+        .collect();
+    let agents = [AgentsHeader {
+        kind: "osteoclast".into(),
+        len: 0,
+        capacity: 16,
+        next_id: 1,
+    }];
+    let header: Header = serde_json::from_value(serde_json::json!({
+        "program": env!("CARGO_PKG_NAME"),
+        "version": env!("CARGO_PKG_VERSION"),
+        "scene": scene(),
+        "step": 3,
+        "day": 3.0,
+        "dims": dims,
+        "voxel_size_um": 20.0,
+        "stimulus_ref": 1.0,
+        "rankl_source": 1.0,
+        "sclerostin_source": 1.0,
+        "bone_voxels": 10.0,
+        "mechanics": null,
+        "agents": agents,
+        "buffers": buffers,
+        "run": RunProgress::default(),
+    }))
+    .unwrap();
     Checkpoint { header, data }
 }
 

@@ -46,10 +46,12 @@ pub struct Volume {
 /// What can go wrong reading a MetaImage file; every message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum MhdError {
-    #[error("{path}: {source}")]
+    // `error` rather than `source`: the message already holds it, and a
+    // source would print it twice in an error chain.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}:{line}: {message}")]
     Header {
@@ -115,9 +117,9 @@ impl Volume {
 
     /// Reads `path` (`.mhd` with a separate data file, or `.mha` with `LOCAL` data).
     pub fn read(path: &Path) -> Result<Volume, MhdError> {
-        let io = |source| MhdError::Io {
+        let io = |error| MhdError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let bytes = std::fs::read(path).map_err(io)?;
         let (header, header_len) = split_header(&bytes);
@@ -242,9 +244,9 @@ impl Volume {
             (path.to_path_buf(), bytes[header_len..].to_vec())
         } else {
             let raw_path = path.parent().unwrap_or(Path::new(".")).join(&data_file);
-            let raw = std::fs::read(&raw_path).map_err(|source| MhdError::Io {
+            let raw = std::fs::read(&raw_path).map_err(|error| MhdError::Io {
                 path: raw_path.clone(),
-                source,
+                error,
             })?;
             (raw_path, raw)
         };

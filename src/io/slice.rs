@@ -8,6 +8,9 @@ use anyhow::{Result, bail};
 use super::mhd::Volume;
 use super::write_atomic;
 
+/// Largest image written (1 GiB of 8-bit grey).
+const MAX_PIXELS: usize = 1 << 30;
+
 /// The x–z plane at y = `y` (default: the middle) of each volume, values
 /// clamped to [0, 1] (mineral fraction), z upward, `scale` pixels per voxel,
 /// a 4-pixel gap between panels.
@@ -19,10 +22,20 @@ pub fn write_slices(volumes: &[Volume], y: Option<usize>, scale: usize, out: &Pa
     if volumes.iter().any(|v| v.dims != first.dims) {
         bail!("volumes to put side by side must have the same dimensions");
     }
-    let y = y.unwrap_or(ny / 2).min(ny - 1);
+    let y = y.unwrap_or(ny / 2);
+    if y >= ny {
+        bail!("--y {y} is outside the volume: y runs from 0 to {}", ny - 1);
+    }
     let gap = 4;
-    let width = volumes.len() * nx * scale + (volumes.len() - 1) * gap;
-    let height = nz * scale;
+    // Checked, so a huge --scale is refused rather than overflowing.
+    let width = (volumes.len() * nx)
+        .checked_mul(scale)
+        .and_then(|w| w.checked_add((volumes.len() - 1) * gap));
+    let height = nz.checked_mul(scale);
+    let (width, height) = match (width, height) {
+        (Some(w), Some(h)) if w.checked_mul(h).is_some_and(|n| n <= MAX_PIXELS) => (w, h),
+        _ => bail!("--scale {scale} makes an image of more than {MAX_PIXELS} pixels"),
+    };
     let mut pixels = vec![40u8; width * height];
     for (k, v) in volumes.iter().enumerate() {
         let values: Vec<f64> = v.values_f64().collect();

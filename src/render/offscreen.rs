@@ -321,6 +321,27 @@ pub fn parse_slice(name: &str) -> Result<SliceField> {
 
 /// Runs `trabecula render`.
 pub fn render_command(args: RenderArgs) -> Result<()> {
+    // Checked before a scene is simulated for them.
+    if args.width == 0 || args.height == 0 {
+        bail!(
+            "--width {} --height {}: an image needs at least 1×1 pixels",
+            args.width,
+            args.height
+        );
+    }
+    for (name, v) in [("--clip", args.clip), ("--slice-at", args.slice_at)] {
+        if let Some(v) = v
+            && !(0.0..=1.0).contains(&v)
+        {
+            bail!("{name} {v} is outside 0–1 (a fraction of the block)");
+        }
+    }
+    if !(args.distance.is_finite() && args.distance > 0.0) {
+        bail!(
+            "--distance {} must be a positive multiple of the block's edge",
+            args.distance
+        );
+    }
     let camera = OrbitCamera {
         azimuth_deg: args.azimuth,
         elevation_deg: args.elevation,

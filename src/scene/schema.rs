@@ -12,6 +12,9 @@ use super::loading::LoadingSection;
 use super::params::{CellsSection, DrugsSection, MechanicsSection, SignalsSection};
 use crate::morph::ThicknessConvention;
 
+/// Longest run a scene (or `resume --days`) may ask for.
+pub const MAX_DAYS: u32 = 100_000;
+
 /// A whole scene. Unknown keys anywhere are errors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -244,7 +247,7 @@ impl Scene {
     /// Every out-of-range value, in file order of sections.
     pub fn validate(&self) -> Vec<Invalid> {
         let mut c = Checker(Vec::new());
-        c.range("days", self.days as f64, 1.0, 100_000.0, " days");
+        c.range("days", self.days as f64, 1.0, MAX_DAYS as f64, " days");
         c.range("dt_days", self.dt_days, 0.01, 7.0, " days");
         c.range(
             "spin_up_days",

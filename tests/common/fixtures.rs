@@ -46,18 +46,20 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 pub fn tiff_bytes(w: u32, h: u32, pages: usize, sixteen: bool) -> Vec<u8> {
     use tiff::encoder::{TiffEncoder, colortype};
     let mut out = std::io::Cursor::new(Vec::new());
-    let mut enc = TiffEncoder::new(&mut out).unwrap();
-    let n = (w * h) as usize;
-    for p in 0..pages {
-        if sixteen {
-            let v: Vec<u16> = (0..n).map(|i| (i * 977 + p) as u16).collect();
-            enc.write_image::<colortype::Gray16>(w, h, &v).unwrap();
-        } else {
-            let v: Vec<u8> = (0..n).map(|i| (i * 37 + p) as u8).collect();
-            enc.write_image::<colortype::Gray8>(w, h, &v).unwrap();
+    // The encoder borrows `out` until the block ends.
+    {
+        let mut enc = TiffEncoder::new(&mut out).unwrap();
+        let n = (w * h) as usize;
+        for p in 0..pages {
+            if sixteen {
+                let v: Vec<u16> = (0..n).map(|i| (i * 977 + p) as u16).collect();
+                enc.write_image::<colortype::Gray16>(w, h, &v).unwrap();
+            } else {
+                let v: Vec<u8> = (0..n).map(|i| (i * 37 + p) as u8).collect();
+                enc.write_image::<colortype::Gray8>(w, h, &v).unwrap();
+            }
         }
     }
-    drop(enc);
     out.into_inner()
 }
 
