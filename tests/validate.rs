@@ -40,8 +40,10 @@ fn run(scenario: Scenario, seed: u64, days: usize, loss_pct: f64, resorbed: f64)
         .collect();
     let mut start = unmeasured();
     start.tb_th_um = 50.0;
+    start.tb_n_per_mm = 2.0;
     let mut end = unmeasured();
     end.tb_th_um = 45.0;
+    end.tb_n_per_mm = 2.0;
     ScenarioRun {
         scenario,
         seed,
@@ -88,6 +90,8 @@ fn rows_compute_their_figures_and_judge_them_against_the_bands() {
     let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
 
     assert!(close(get("V1").mean, 0.5) && get("V1").pass);
+    // Tb.Th 50 → 45 µm while the mass holds: the structure row fails.
+    assert!(close(get("S1").mean, 10.0) && !get("S1").pass);
     assert!(close(get("V2").mean, 7.2 / (180.0 / 30.4375)) && get("V2").pass);
     assert!(close(get("V3").mean, 4.0) && get("V3").pass);
     assert!(close(get("V4a").mean, -12.0) && get("V4a").pass);
@@ -112,6 +116,31 @@ fn rows_compute_their_figures_and_judge_them_against_the_bands() {
     let md = markdown(&rows);
     assert_eq!(md.lines().count(), 2 + rows.len());
     assert!(md.contains("| V8 |") && md.contains("**FAIL**"));
+}
+
+/// S1 takes the larger of the Tb.Th and Tb.N changes, and fails a run that
+/// seals off a marrow cavity or loses its bone, whatever its figure.
+#[test]
+fn s1_reads_structure_and_refuses_sealed_cavities() {
+    let earth = |th: (f64, f64), n: (f64, f64), cavities: (u32, u32)| {
+        let mut r = run(Scenario::Earth, 1, 365, 0.0, 1.0);
+        (r.morph_start.tb_th_um, r.morph_end.tb_th_um) = th;
+        (r.morph_start.tb_n_per_mm, r.morph_end.tb_n_per_mm) = n;
+        (r.morph_start.marrow_cavities, r.morph_end.marrow_cavities) = cavities;
+        let rows = evaluate(&Runs(vec![r]));
+        rows.into_iter().find(|r| r.id == "S1").unwrap()
+    };
+    let stable = earth((120.0, 118.8), (2.0, 2.06), (0, 0));
+    assert!(
+        (stable.mean - 3.0).abs() < 1e-9 && stable.pass,
+        "{stable:?}"
+    );
+    let sealed = earth((120.0, 118.8), (2.0, 2.06), (0, 1));
+    assert!(!sealed.pass && !sealed.condition.unwrap().1);
+    let thinned = earth((120.0, 110.0), (2.0, 2.0), (0, 0));
+    assert!(!thinned.pass);
+    let gone = earth((120.0, f64::NAN), (2.0, f64::NAN), (0, 0));
+    assert!(!gone.pass);
 }
 
 #[test]

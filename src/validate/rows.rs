@@ -192,7 +192,8 @@ fn row(spec: Spec, values: Vec<f64>, condition: Option<(String, bool)>) -> RowRe
 /// without an osteoblast.
 const ACTIVITY_WINDOW_DAYS: usize = 30;
 
-/// Every row of docs/validation.md: V1–V8 and the mechanism checks M1–M2.
+/// Every row of docs/validation.md: V1–V8, the structure row S1 and the
+/// mechanism checks M1–M2.
 pub fn evaluate(runs: &Runs) -> Vec<RowResult> {
     use Scenario::*;
     let mut out = Vec::new();
@@ -228,6 +229,35 @@ pub fn evaluate(runs: &Runs) -> Vec<RowResult> {
             ),
             active,
         )),
+    ));
+
+    // S1: the structure holds at 1 g too (not only the mass): trabeculae
+    // neither thin nor break up, and no marrow space is sealed off.
+    let structure_drift = |r: &ScenarioRun| {
+        let th = change_pct(r.morph_start.tb_th_um, r.morph_end.tb_th_um).abs();
+        let n = change_pct(r.morph_start.tb_n_per_mm, r.morph_end.tb_n_per_mm).abs();
+        // Undefined (no bone) is not stable.
+        if th.is_nan() || n.is_nan() {
+            f64::INFINITY
+        } else {
+            th.max(n)
+        }
+    };
+    let no_new_cavity = runs
+        .of(Earth)
+        .iter()
+        .all(|r| r.morph_end.marrow_cavities <= r.morph_start.marrow_cavities);
+    out.push(row(
+        Spec {
+            id: "S1",
+            scenario: "1 g, 365 d",
+            figure: "largest absolute change of Tb.Th and Tb.N",
+            unit: " %",
+            band: Band::between(0.0, 5.0),
+            source: "Boutroy et al. 2005 JCEM 90:6508 (HR-pQCT precision)",
+        },
+        per_seed(runs, Earth, structure_drift),
+        Some(("no marrow cavity sealed off".to_string(), no_new_cavity)),
     ));
 
     out.push(row(
