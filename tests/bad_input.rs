@@ -506,3 +506,67 @@ fn validate_refuses_bad_input() {
         &["notes.txt", "existing file"],
     );
 }
+
+/// A disk that fills while a checkpoint is written (a file-size limit on the
+/// resumed run, below one checkpoint's size): the run stops with an error
+/// naming the write, and the checkpoints it had are untouched and resume.
+#[test]
+fn a_checkpoint_write_that_fails_leaves_the_previous_checkpoints_readable() {
+    use std::os::unix::process::CommandExt;
+
+    let i = Inputs::new();
+    let d = i.path();
+    let args = [
+        "run",
+        "small.toml",
+        "--out",
+        "r",
+        "--checkpoint-every",
+        "1",
+        "--days",
+        "2",
+    ];
+    let (status, stderr) = run_in(d, &args);
+    assert_eq!(status, Some(0), "{stderr}");
+    let ckpts = d.join("r/checkpoints");
+    let newest = ckpts.join("step_000002.ckpt");
+    let size = std::fs::metadata(&newest).unwrap().len();
+    let before = common::refusal::snapshot(&ckpts);
+
+    let limit = size / 2;
+    let mut cmd = std::process::Command::new(common::bin());
+    cmd.args(["resume", "r", "--days", "4"])
+        .current_dir(d)
+        .env("RUST_LOG", "warn");
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // A write past the limit fails with EFBIG instead of killing.
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let lim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a write past the limit succeeded: {stderr}"
+    );
+    assert!(
+        stderr.contains("writing the checkpoint") && stderr.contains("step_000003.ckpt"),
+        "{stderr}"
+    );
+    // The old checkpoints byte for byte, no partial file beside them.
+    assert_eq!(common::refusal::snapshot(&ckpts), before);
+    trabecula::sim::checkpoint::Checkpoint::read(&newest).unwrap();
+    // And the run goes on from them once there is room.
+    let (status, stderr) = run_in(d, &["resume", "r", "--days", "4"]);
+    assert_eq!(status, Some(0), "{stderr}");
+}

@@ -1124,3 +1124,17 @@ fn checkpoint_buffer_sizes_that_overflow_are_refused() {
     let e = decode_guarded(c.encode()).unwrap_err();
     assert!(e.contains("checkpoint"), "{e}");
 }
+
+#[test]
+fn nifti_byte_order_is_taken_as_the_reader_takes_it() {
+    // dim[0] = 11 read little-endian means a big-endian file to the nifti
+    // crate, and its extension size, byte-swapped, 18 MB: found by the long
+    // fuzz run.
+    let mut b = nifti_bytes(&[3, 2, 2], 2, 8, &[]);
+    b[40..42].copy_from_slice(&11u16.to_le_bytes());
+    b[108..112].copy_from_slice(&[68, 0, 176, 67]);
+    b[348] = 1;
+    b.extend([1, 30, 63, 92, 125, 154, 187, 216, 249, 22, 55, 84]);
+    let e = read_bytes_as("swapped.nii", &b, b.len()).unwrap_err();
+    assert!(e.contains("swapped.nii"), "{e}");
+}

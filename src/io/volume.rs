@@ -128,8 +128,11 @@ fn check_nifti_size(path: &Path) -> Result<()> {
             head.len()
         );
     }
-    let le = head[0..4] == 348i32.to_le_bytes();
-    if !le && head[0..4] != 348i32.to_be_bytes() {
+    // The byte order as the `nifti` crate takes it: dim[0] (1–7) read
+    // little-endian, else big-endian.
+    let le = u16::from_le_bytes([head[40], head[41]]) <= 7;
+    let sizeof_hdr = if le { [92, 1, 0, 0] } else { [0, 0, 1, 92] };
+    if head[0..4] != sizeof_hdr {
         bail!("not a NIfTI-1 file (its header size field is not 348)");
     }
     let at = |o: usize| -> [u8; 4] { head[o..o + 4].try_into().unwrap() };
