@@ -66,6 +66,20 @@ fn run_default_scene_writes_run_folder() {
     assert_eq!(header, trabecula::sim::metrics::Metrics::columns());
     let rows = trabecula::sim::metrics::TimeSeries::parse_csv(&csv).unwrap();
     assert_eq!(rows.len(), 4, "day 0 and three steps");
+    // The body's calcium system: a human scene reports it from day 0, and
+    // serum calcium, a regulated quantity, stays in the normal range.
+    for r in &rows {
+        assert!(
+            (2.15..=2.6).contains(&r.serum_ca_mmol_per_l),
+            "day {}: serum Ca {}",
+            r.day,
+            r.serum_ca_mmol_per_l
+        );
+        assert!(r.pth_pg_per_ml > 0.0 && r.urinary_ca_mg_per_day > 0.0);
+    }
+    // Markers need a day behind them and the spin-up's baseline.
+    assert!(rows[0].resorption_marker_rel.is_nan());
+    assert!(rows[1..].iter().all(|r| r.formation_marker_rel.is_finite()));
     assert!(
         (rows[0].bv_tv - 0.2).abs() <= 0.01,
         "BV/TV {}",

@@ -33,6 +33,14 @@ fn row(day: f64, bv_tv: f64) -> Metrics {
         apparent_modulus_mpa: 400.0,
         fe_iterations: 0,
         fe_relative_residual: f64::NAN,
+        bone_ca_release_mg_per_day: f64::NAN,
+        resorption_marker_rel: f64::NAN,
+        formation_marker_rel: f64::NAN,
+        serum_ca_mmol_per_l: f64::NAN,
+        pth_pg_per_ml: f64::NAN,
+        calcitriol_pmol_per_l: f64::NAN,
+        ca_absorption_fraction: f64::NAN,
+        urinary_ca_mg_per_day: f64::NAN,
         wall_s: day * 0.1,
     }
 }
@@ -182,4 +190,36 @@ fn chain_plot_shades_the_unloaded_days_and_draws_every_link() {
         });
         assert!(drawn, "panel {panel}: its first line is not drawn");
     }
+}
+
+#[test]
+fn body_plot_only_where_the_scene_has_a_body() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run_plots(&rising(), dir.path()).unwrap();
+    assert!(
+        !dir.path().join("plots/body.png").exists(),
+        "no body: no plot"
+    );
+    let rows: Vec<Metrics> = rising()
+        .into_iter()
+        .map(|mut r| {
+            r.serum_ca_mmol_per_l = 2.35 + 0.001 * r.day;
+            r.pth_pg_per_ml = 36.0 - 0.2 * r.day;
+            r.urinary_ca_mg_per_day = 150.0 + r.day;
+            r.bone_ca_release_mg_per_day = 5.0 * r.day;
+            if r.day > 0.0 {
+                r.resorption_marker_rel = 1.0 + 0.05 * r.day;
+                r.formation_marker_rel = 1.0;
+            }
+            r
+        })
+        .collect();
+    write_run_plots(&rows, dir.path()).unwrap();
+    let img = decode(&dir.path().join("plots/body.png"));
+    assert_eq!((img.0, img.1), (900, 1000));
+    // The resorption marker (first colour) rises: higher on screen later.
+    let c = COLOURS[0];
+    let early = mean_y(&img, [c.0, c.1, c.2], 0.12, 0.3).unwrap();
+    let late = mean_y(&img, [c.0, c.1, c.2], 0.7, 0.95).unwrap();
+    assert!(early > late, "early y {early}, late y {late}");
 }

@@ -197,6 +197,51 @@ gravity = 0.38
     assert!(e.location.starts_with("p.toml:13:"), "{e}");
 }
 
+/// `[nutrition]` defaults to NASA's flight standard; a phase's keys change
+/// the diet for that phase only; out-of-range intakes are refused by key.
+#[test]
+fn nutrition_defaults_phases_and_ranges() {
+    let s = scene::parse(GOOD, "good.toml", &[]).unwrap();
+    let d = s.nutrition_on(0.0);
+    assert_eq!(
+        (d.calcium_mg_per_day, d.vitamin_d_iu_per_day),
+        (1000.0, 800.0)
+    );
+    let text = format!(
+        "{GOOD}\n[nutrition]\ncalcium_mg_per_day = 1200\n\
+         [[loading.phases]]\ndays = 10\n\
+         [[loading.phases]]\ndays = 20\ncalcium_mg_per_day = 500\n\
+         [[loading.phases]]\ndays = 30\nvitamin_d_iu_per_day = 2000\n"
+    );
+    let s = scene::parse(&text, "n.toml", &[]).unwrap();
+    let diet = |t: f64| {
+        let d = s.nutrition_on(t);
+        (d.calcium_mg_per_day, d.vitamin_d_iu_per_day)
+    };
+    assert_eq!(diet(5.0), (1200.0, 800.0));
+    assert_eq!(diet(15.0), (500.0, 800.0));
+    // A key a phase leaves out keeps the [nutrition] value, not the last phase's.
+    assert_eq!(diet(45.0), (1200.0, 2000.0));
+    for (set, key) in [
+        (
+            "nutrition.calcium_mg_per_day=-1",
+            "nutrition.calcium_mg_per_day",
+        ),
+        (
+            "nutrition.vitamin_d_iu_per_day=1e6",
+            "nutrition.vitamin_d_iu_per_day",
+        ),
+        (
+            "loading.phases[1].calcium_mg_per_day=6000",
+            "loading.phases[1].calcium_mg_per_day",
+        ),
+    ] {
+        let e = scene::parse(&text, "n.toml", &[set.to_string()]).unwrap_err();
+        assert_eq!(e.key, key, "{e}");
+        assert!(e.message.contains("allowed"), "{e}");
+    }
+}
+
 #[test]
 fn file_level_errors_have_no_empty_key() {
     let e = scene::load(std::path::Path::new("/nonexistent/s.toml"), &[]).unwrap_err();

@@ -266,6 +266,23 @@ fn a_bad_value_fails_before_any_run() {
 }
 
 #[test]
+fn shipped_nutrition_sweep_expands_to_valid_scenes() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("sweeps/flight-nutrition.toml");
+    let sweep = Sweep::load(&file).unwrap();
+    let runs = sweep.runs();
+    assert_eq!(runs.len(), 9, "3 calcium × 3 vitamin D intakes");
+    let mut diets = Vec::new();
+    for r in &runs {
+        let scene = trabecula::scene::load(&sweep.scene, &r.overrides).unwrap();
+        let diet = scene.nutrition_on(100.0);
+        diets.push((diet.calcium_mg_per_day, diet.vitamin_d_iu_per_day));
+    }
+    diets.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    diets.dedup();
+    assert_eq!(diets.len(), 9, "{diets:?}");
+}
+
+#[test]
 fn shipped_gravity_sweep_expands_to_valid_scenes() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("sweeps/gravity-levels.toml");
     let sweep = Sweep::load(&file).unwrap();
@@ -323,6 +340,14 @@ fn summary_has_per_phase_changes_from_the_time_series() {
             apparent_modulus_mpa: 0.0,
             fe_iterations: 0,
             fe_relative_residual: f64::NAN,
+            bone_ca_release_mg_per_day: f64::NAN,
+            resorption_marker_rel: f64::NAN,
+            formation_marker_rel: f64::NAN,
+            serum_ca_mmol_per_l: f64::NAN,
+            pth_pg_per_ml: f64::NAN,
+            calcitriol_pmol_per_l: f64::NAN,
+            ca_absorption_fraction: f64::NAN,
+            urinary_ca_mg_per_day: f64::NAN,
             wall_s: 0.0,
         })
         .collect();

@@ -225,7 +225,7 @@ impl Default for BodyParams {
 /// mg/day (Smith et al. 2012, Nutrients 4:2047, Space flight calcium), the
 /// lower bound taken; vitamin D 800 IU/day since 2006 (NASA Human Research
 /// Roadmap, vitamin D gap; Smith et al. 2012, JBMR 27:1896).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Nutrition {
     pub calcium_mg_per_day: f64,
     pub vitamin_d_iu_per_day: f64,
@@ -241,7 +241,7 @@ impl Default for Nutrition {
 }
 
 /// What one step reports: concentrations at its end, fluxes as means over it.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BodyDay {
     pub serum_ca_mmol_per_l: f64,
     pub pth_pg_per_ml: f64,
@@ -274,7 +274,7 @@ const D25: usize = 8; // serum 25(OH)D (nmol/L)
 
 /// The compartment's state. Amounts are in the model's units (mmol, pmol in
 /// the extracellular volume); read them through the accessors.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BodyState {
     y: [f64; N],
     pth_baseline_pmol_per_l: f64,

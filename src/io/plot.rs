@@ -223,6 +223,14 @@ pub fn write_plots(cols: &Columns, run_dir: &Path) -> Result<()> {
     write_atomic_bytes(&dir.join("cells.png"), &png).context("writing plots/cells.png")?;
     let png = draw_chain(cols)?;
     write_atomic_bytes(&dir.join("chain.png"), &png).context("writing plots/chain.png")?;
+    // The body's columns are empty where the scene has no body (mouse).
+    if cols
+        .get("serum_ca_mmol_per_l")
+        .is_ok_and(|v| v.iter().any(|x| x.is_finite()))
+    {
+        let png = draw_body(cols)?;
+        write_atomic_bytes(&dir.join("body.png"), &png).context("writing plots/body.png")?;
+    }
     Ok(())
 }
 
@@ -323,12 +331,81 @@ fn draw_chain(cols: &Columns) -> Result<Vec<u8>> {
     )
 }
 
-/// Mean of the last `n` values up to and including each one (fewer at the start).
+/// The body's side: turnover markers, serum calcium, PTH, and the calcium
+/// leaving bone and the urine, against day (unloaded days shaded).
+fn draw_body(cols: &Columns) -> Result<Vec<u8>> {
+    let day = cols.get("day")?;
+    let line = |name: &str, label: &'static str| -> Result<Line<'static>> {
+        Ok(Line {
+            label,
+            ys: cols.get(name)?.to_vec(),
+        })
+    };
+    // A small cube's daily turnover is a few voxels: weekly means.
+    let weekly = |name: &str, label: &'static str| -> Result<Line<'static>> {
+        Ok(Line {
+            label,
+            ys: trailing_mean(cols.get(name)?, 7),
+        })
+    };
+    draw(
+        day,
+        &unloaded_spans(day, cols.get("load_factor")?),
+        CHAIN_HEIGHT_PX * 2 / 3,
+        &[
+            Panel {
+                title: "Turnover markers, rel. to 1 g (7-day means)",
+                y_label: "× baseline",
+                lines: vec![
+                    weekly("resorption_marker_rel", "resorption (CTX-like)")?,
+                    weekly("formation_marker_rel", "formation (BSAP-like)")?,
+                ],
+                counts: false,
+                from_zero: true,
+            },
+            Panel {
+                title: "Serum calcium",
+                y_label: "mmol/L",
+                lines: vec![line("serum_ca_mmol_per_l", "serum Ca")?],
+                counts: false,
+                from_zero: false,
+            },
+            Panel {
+                title: "Parathyroid hormone",
+                y_label: "pg/mL",
+                lines: vec![line("pth_pg_per_ml", "PTH")?],
+                counts: false,
+                from_zero: false,
+            },
+            Panel {
+                title: "Calcium from bone and in urine (7-day means)",
+                y_label: "mg/day",
+                lines: vec![
+                    weekly("bone_ca_release_mg_per_day", "net from bone")?,
+                    weekly("urinary_ca_mg_per_day", "urine")?,
+                ],
+                counts: false,
+                from_zero: false,
+            },
+        ],
+    )
+}
+
+/// Mean of the defined values among the last `n` up to and including each
+/// one (fewer at the start); NaN where none is defined.
 fn trailing_mean(v: &[f64], n: usize) -> Vec<f64> {
     (0..v.len())
         .map(|i| {
-            let w = &v[i.saturating_sub(n - 1)..=i];
-            w.iter().sum::<f64>() / w.len() as f64
+            let w: Vec<f64> = v[i.saturating_sub(n - 1)..=i]
+                .iter()
+                .copied()
+                .filter(|x| x.is_finite())
+                .collect();
+            if w.is_empty() {
+                f64::NAN
+            } else {
+                w.iter().sum::<f64>() / w.len() as f64
+            }
         })
         .collect()
 }

@@ -122,6 +122,11 @@ with_regime!(
         /// A label for plots and summaries (e.g. "flight").
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String> = None,
+        /// Diet in this phase; left out, the `[nutrition]` value holds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        calcium_mg_per_day: Option<f64> = None,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vitamin_d_iu_per_day: Option<f64> = None,
     }
 );
 
@@ -259,6 +264,12 @@ impl LoadingSection {
                 ));
             }
             p.check_regime(&prefix, out);
+            super::nutrition::check_intake(
+                &prefix,
+                p.calcium_mg_per_day,
+                p.vitamin_d_iu_per_day,
+                out,
+            );
         }
     }
 }

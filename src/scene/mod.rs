@@ -8,11 +8,13 @@
 
 mod loading;
 mod location;
+mod nutrition;
 mod params;
 mod schema;
 
 pub use loading::{DayRegime, LoadingSection, Phase};
 pub use location::{Segment, parse_path, path_string};
+pub use nutrition::NutritionSection;
 pub use params::{CellsSection, DrugsSection, MechModel, MechanicsSection, SignalsSection};
 pub use schema::*;
 

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Invalid;
 use super::loading::LoadingSection;
+use super::nutrition::NutritionSection;
 use super::params::{CellsSection, DrugsSection, MechanicsSection, SignalsSection};
+use crate::body::Nutrition;
 use crate::morph::ThicknessConvention;
 
 /// Longest run a scene (or `resume --days`) may ask for.
@@ -53,6 +55,8 @@ pub struct Scene {
     pub mechanics: MechanicsSection,
     #[serde(default)]
     pub outputs: OutputsSection,
+    #[serde(default)]
+    pub nutrition: NutritionSection,
     /// The file this scene was read from (not a scene key).
     #[serde(skip)]
     pub source_file: Option<PathBuf>,
@@ -308,6 +312,7 @@ impl Scene {
         self.signals.validate(&mut c.0);
         self.drugs.validate(&mut c.0);
         self.mechanics.validate(&mut c.0);
+        self.nutrition.validate(&mut c.0);
         c.0
     }
 
@@ -317,8 +322,8 @@ impl Scene {
     }
 
     /// What the state after the spin-up depends on: everything but the
-    /// name, the span, the outputs and the loading regime (a spin-up runs at
-    /// habitual 1 g). Scenes with equal keys reach the same day-0 state, so
+    /// name, the span, the outputs, the diet and the loading regime (a
+    /// spin-up runs at habitual 1 g; the body starts on day 0). Scenes with equal keys reach the same day-0 state, so
     /// one spin-up can start them all. None without a spin-up.
     pub fn spin_up_key(&self) -> Option<String> {
         if self.spin_up_days == 0 {
@@ -333,10 +338,29 @@ impl Scene {
                 ..self.loading.without_regime()
             },
             outputs: OutputsSection::default(),
+            // The body starts on day 0 from the day-0 diet.
+            nutrition: NutritionSection::default(),
             source_file: None,
             ..self.clone()
         };
         Some(serde_json::to_string(&key).expect("a scene serialises"))
+    }
+
+    /// The diet on `t_days`: the phase in force's keys over `[nutrition]`.
+    pub fn nutrition_on(&self, t_days: f64) -> Nutrition {
+        let base = self.nutrition.intake();
+        let phase = self
+            .loading
+            .regime_on(t_days)
+            .phase
+            .and_then(|i| self.loading.phases.get(i));
+        match phase {
+            Some(p) => Nutrition {
+                calcium_mg_per_day: p.calcium_mg_per_day.unwrap_or(base.calcium_mg_per_day),
+                vitamin_d_iu_per_day: p.vitamin_d_iu_per_day.unwrap_or(base.vitamin_d_iu_per_day),
+            },
+            None => base,
+        }
     }
 
     /// Number of spin-up steps before day 0.

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::mechanics::{FeMechanics, Mechanics, SolveRecord};
 use super::state::SimState;
 use super::step::{Kernels, References, Simulation};
+use super::systemic::Systemic;
 use crate::cells::{Agent, CellType};
 use crate::gpu::{GpuContext, read_buffer};
 use crate::io::write_atomic_durable;
@@ -93,6 +94,9 @@ pub struct Header {
     /// Named state buffers, then one `agents:<type>` entry per type.
     pub buffers: Vec<BufferHeader>,
     pub run: RunProgress,
+    /// The body's calcium system (human scenes).
+    #[serde(default)]
+    pub systemic: Option<Systemic>,
 }
 
 /// When the FE solver last solved, and how much bone changed since.
@@ -189,6 +193,7 @@ impl Checkpoint {
                 agents,
                 buffers,
                 run,
+                systemic: sim.systemic.clone(),
             },
             data,
         }
@@ -306,7 +311,12 @@ impl Checkpoint {
                 h.scene.name
             );
         }
-        self.restore_as(ctx, scene)
+        let mut sim = self.restore_as(ctx, scene)?;
+        // The body starts on day 0 from this scene's own diet.
+        if let Some(body) = &mut sim.systemic {
+            body.start_day0(body.bv_tv_day0, &scene.nutrition_on(0.0));
+        }
+        Ok(sim)
     }
 
     fn restore_as(&self, ctx: &GpuContext, scene: &Scene) -> Result<Simulation> {
@@ -390,14 +400,9 @@ impl Checkpoint {
             sclerostin_source: h.sclerostin_source,
             bone_voxels: h.bone_voxels,
         };
-        Ok(Simulation::restored(
-            scene.clone(),
-            state,
-            kernels,
-            mechanics,
-            h.step,
-            refs,
-        ))
+        let mut sim = Simulation::restored(scene.clone(), state, kernels, mechanics, h.step, refs);
+        sim.systemic = h.systemic.clone();
+        Ok(sim)
     }
 }
 

@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::step::StepReport;
+use super::systemic::BodyReport;
 use crate::io::write_atomic;
 use crate::lattice::Lattice;
 use crate::morph::{Morphometry, ThicknessConvention, morphometry_with};
@@ -53,6 +54,33 @@ pub struct Metrics {
     /// Its final ‖r‖/‖r₀‖ (empty when no solve ran this step).
     #[serde(with = "blank_if_nan")]
     pub fe_relative_residual: f64,
+    /// Net calcium leaving the whole skeleton, scaled from the cube (mg/day;
+    /// negative when bone is gained). This and the columns below: human
+    /// scenes from day 0, empty otherwise (docs/body.md).
+    #[serde(with = "blank_if_nan")]
+    pub bone_ca_release_mg_per_day: f64,
+    /// Resorbed bone per tissue volume per day over its habitual-1 g rate (the
+    /// spin-up's last 90 days; empty without a spin-up): read like CTX.
+    #[serde(with = "blank_if_nan")]
+    pub resorption_marker_rel: f64,
+    /// Formed bone likewise: read like bone-specific alkaline phosphatase.
+    #[serde(with = "blank_if_nan")]
+    pub formation_marker_rel: f64,
+    /// Serum total calcium.
+    #[serde(with = "blank_if_nan")]
+    pub serum_ca_mmol_per_l: f64,
+    /// Intact PTH.
+    #[serde(with = "blank_if_nan")]
+    pub pth_pg_per_ml: f64,
+    /// 1,25-dihydroxyvitamin D.
+    #[serde(with = "blank_if_nan")]
+    pub calcitriol_pmol_per_l: f64,
+    /// Net intestinal calcium absorption over intake.
+    #[serde(with = "blank_if_nan")]
+    pub ca_absorption_fraction: f64,
+    /// Urinary calcium.
+    #[serde(with = "blank_if_nan")]
+    pub urinary_ca_mg_per_day: f64,
     pub wall_s: f64,
 }
 
@@ -76,7 +104,7 @@ mod blank_if_nan {
 impl Metrics {
     /// Columns that may be empty: undefined (no bone) or not measured that
     /// day; any other empty cell is a cut row.
-    pub const OPTIONAL_COLUMNS: [&'static str; 8] = [
+    pub const OPTIONAL_COLUMNS: [&'static str; 16] = [
         "bs_bv_per_mm",
         "tb_th_um",
         "tb_sp_um",
@@ -85,6 +113,14 @@ impl Metrics {
         "bone_components",
         "marrow_cavities",
         "fe_relative_residual",
+        "bone_ca_release_mg_per_day",
+        "resorption_marker_rel",
+        "formation_marker_rel",
+        "serum_ca_mmol_per_l",
+        "pth_pg_per_ml",
+        "calcitriol_pmol_per_l",
+        "ca_absorption_fraction",
+        "urinary_ca_mg_per_day",
     ];
 
     /// Column names, in CSV order (the field names).
@@ -100,6 +136,7 @@ impl Metrics {
     /// A row from a step's GPU report and the latest morphometry (which may
     /// be from an earlier day).
     pub fn new(r: &StepReport, morph: &Morphometry, wall_s: f64) -> Self {
+        let body = |f: fn(&BodyReport) -> f64| r.body.as_ref().map_or(f64::NAN, f);
         Self {
             day: r.day,
             phase: r.phase.map(|p| p as i64).unwrap_or(-1),
@@ -128,6 +165,14 @@ impl Metrics {
             apparent_modulus_mpa: r.apparent_modulus_mpa,
             fe_iterations: r.solve.map_or(0, |s| s.iterations),
             fe_relative_residual: r.solve.map_or(f64::NAN, |s| s.relative_residual),
+            bone_ca_release_mg_per_day: body(|b| b.bone_ca_release_mg_per_day),
+            resorption_marker_rel: body(|b| b.resorption_marker_rel.unwrap_or(f64::NAN)),
+            formation_marker_rel: body(|b| b.formation_marker_rel.unwrap_or(f64::NAN)),
+            serum_ca_mmol_per_l: body(|b| b.serum_ca_mmol_per_l),
+            pth_pg_per_ml: body(|b| b.pth_pg_per_ml),
+            calcitriol_pmol_per_l: body(|b| b.calcitriol_pmol_per_l),
+            ca_absorption_fraction: body(|b| b.ca_absorption_fraction),
+            urinary_ca_mg_per_day: body(|b| b.urinary_ca_mg_per_day),
             wall_s,
         }
     }
@@ -224,6 +269,14 @@ fn unmeasured_row() -> Metrics {
         apparent_modulus_mpa: 0.0,
         fe_iterations: 0,
         fe_relative_residual: f64::NAN,
+        bone_ca_release_mg_per_day: f64::NAN,
+        resorption_marker_rel: f64::NAN,
+        formation_marker_rel: f64::NAN,
+        serum_ca_mmol_per_l: f64::NAN,
+        pth_pg_per_ml: f64::NAN,
+        calcitriol_pmol_per_l: f64::NAN,
+        ca_absorption_fraction: f64::NAN,
+        urinary_ca_mg_per_day: f64::NAN,
         wall_s: 0.0,
     }
 }

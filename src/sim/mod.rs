@@ -8,6 +8,7 @@ pub mod run;
 pub mod snapshot;
 pub mod state;
 pub mod step;
+pub mod systemic;
 
 pub use metrics::{Metrics, TimeSeries};
 pub use run::{Interrupted, RunOptions, RunSummary, resume_run, run_scene};

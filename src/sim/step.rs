@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 
 use super::mechanics::{Mechanics, SolveRecord};
 use super::state::{SimState, total};
+use super::systemic::{BodyReport, Systemic};
 use crate::cells::{
     CellType, StepParams, compact::Compact, fate, fate::Fate, motion::Motion,
     osteocytes::Osteocytes,
@@ -17,7 +18,7 @@ use crate::cells::{recruit::Recruit, recruit::RecruitFields, remodel::Remodel};
 use crate::gpu::{GpuContext, Kernel, read_buffer, uniform_buffer};
 use crate::lattice::Lattice;
 use crate::scan::{Reduce, Scan};
-use crate::scene::{DayRegime, Scene};
+use crate::scene::{DayRegime, Scene, Species};
 use crate::signals::{Diffuse, DiffuseParams};
 use crate::stop::Stop;
 
@@ -64,6 +65,9 @@ pub struct StepReport {
     pub solve: Option<SolveRecord>,
     /// Apparent modulus of the last FE solve (MPa; 0 for uniform SED).
     pub apparent_modulus_mpa: f64,
+    /// The body's calcium system and turnover markers (human scenes, from
+    /// day 0; see `systemic`).
+    pub body: Option<BodyReport>,
 }
 
 impl StepReport {
@@ -159,6 +163,9 @@ pub struct Simulation {
     pub mechanics: Mechanics,
     /// Bone voxels after the last step (the reference for re-solving).
     pub bone_voxels: f64,
+    /// The body's calcium system (human scenes only: its constants are a
+    /// human skeleton's).
+    pub systemic: Option<Systemic>,
 }
 
 fn encoder(ctx: &GpuContext) -> wgpu::CommandEncoder {
@@ -264,7 +271,17 @@ impl Simulation {
             sclerostin_source: 0.0,
             mechanics,
             bone_voxels: n_bone,
+            systemic: None,
         };
+        if scene.lattice.species == Species::Human {
+            let voxel_mm3 = (sim.state.voxel_size_um * 1e-3).powi(3);
+            let n = sim.state.n_voxels as f64;
+            sim.systemic = Some(Systemic::new(
+                n * voxel_mm3,
+                n_bone / n,
+                &scene.nutrition_on(0.0),
+            ));
+        }
         stop.check(seeding)?;
         sim.seed_osteocytes(ctx)?;
         stop.check(seeding)?;
@@ -300,6 +317,7 @@ impl Simulation {
             sclerostin_source: refs.sclerostin_source,
             mechanics,
             bone_voxels: refs.bone_voxels,
+            systemic: None,
         }
     }
 
@@ -726,6 +744,7 @@ impl Simulation {
     /// Advances one step (docs/design.md §3, One day) and returns its metrics.
     pub fn advance(&mut self, ctx: &GpuContext) -> Result<StepReport> {
         let regime = self.next_regime();
+        let spinning_up = self.spin_up_left > 0;
         let n = self.state.n_voxels;
         let sweeps = self.sweeps_per_step();
 
@@ -984,6 +1003,20 @@ impl Simulation {
             }
             .into());
         }
+        let dt = self.scene.dt_days;
+        if let Some(body) = &mut self.systemic {
+            let (res, form) = (report.resorbed_mm3, report.formed_mm3);
+            if spinning_up {
+                body.spin_up_step(-report.day, res, form, dt);
+                if self.spin_up_left == 0 {
+                    body.start_day0(report.bv_tv, &self.scene.nutrition_on(0.0));
+                }
+            } else {
+                // The diet of the day the step started on.
+                let diet = self.scene.nutrition_on(report.day - dt);
+                report.body = Some(body.step(&diet, res, form, dt));
+            }
+        }
         self.bone_voxels = report.bv_tv * self.state.n_voxels as f64;
         if let Mechanics::Fe(fe) = &mut self.mechanics {
             fe.changed_since_solve += report.resorbed_voxels + report.formed_voxels;
@@ -1038,6 +1071,9 @@ impl Simulation {
         let mut report = self.report(&regime, &params, &sums, &counts);
         if let (0, Mechanics::Fe(fe)) = (self.step, &self.mechanics) {
             report.solve = Some(fe.last);
+        }
+        if self.step == 0 {
+            report.body = self.systemic.as_ref().map(Systemic::at_rest);
         }
         report
     }
@@ -1116,6 +1152,7 @@ impl Simulation {
                 Mechanics::Fe(fe) => fe.last.apparent_modulus_mpa,
                 Mechanics::Uniform => 0.0,
             },
+            body: None,
         }
     }
 
