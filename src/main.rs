@@ -339,12 +339,15 @@ fn run(
     let out =
         out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", scene.name, scene.seed)));
     output_folder(&out)?;
-    let ctx = GpuContext::new()?;
-    let mut opts = RunOptions::new(&out);
-    opts.checkpoint_every_days = checkpoint_every;
-    opts.frames_every_days = frames_every;
-    opts.stop = Some(stop_flag()?);
-    let summary = leave_no_empty_folder(&out, || run_scene(&ctx, &scene, &opts))?;
+    let summary = leave_no_empty_folder(&out, || {
+        let _lock = lock_run_folder(&out)?;
+        let ctx = GpuContext::new()?;
+        let mut opts = RunOptions::new(&out);
+        opts.checkpoint_every_days = checkpoint_every;
+        opts.frames_every_days = frames_every;
+        opts.stop = Some(stop_flag()?);
+        run_scene(&ctx, &scene, &opts)
+    })?;
     println!(
         "{}: {} days, BV/TV {:.4} → {:.4}, Tb.Th {} µm, {:.1} s",
         summary.out_dir.display(),
@@ -377,6 +380,27 @@ fn output_file(path: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Locks the run folder `out` (made if missing) while the returned handle
+/// lives: a second `run` or `resume` into it meanwhile is refused, so two
+/// runs never interleave their files. The lock is the system's (on the
+/// folder itself), so it ends with the process however that ends.
+fn lock_run_folder(out: &Path) -> Result<std::fs::File> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("creating the run folder {}", out.display()))?;
+    let dir = std::fs::File::open(out).with_context(|| format!("opening {}", out.display()))?;
+    match dir.try_lock() {
+        Ok(()) => Ok(dir),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "{} holds a run in progress by another trabecula process; wait for it to \
+             stop or give another folder",
+            out.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", out.display()))
+        }
+    }
 }
 
 /// Runs `f`; if it fails, removes the folder `out` when `f` made it and
@@ -457,6 +481,7 @@ fn resume(
     {
         anyhow::bail!("--days {d}: a run lasts at most {} days", scene::MAX_DAYS);
     }
+    let _lock = lock_run_folder(run_dir)?;
     let ctx = GpuContext::new()?;
     let mut opts = RunOptions::new(run_dir);
     opts.checkpoint_every_days = checkpoint_every;

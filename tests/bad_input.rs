@@ -570,3 +570,42 @@ fn a_checkpoint_write_that_fails_leaves_the_previous_checkpoints_readable() {
     let (status, stderr) = run_in(d, &["resume", "r", "--days", "4"]);
     assert_eq!(status, Some(0), "{stderr}");
 }
+
+/// Two runs into one folder do not interleave: while a run lives, a second
+/// `run` or `resume` into its folder is refused; once it is killed (even by
+/// SIGKILL) the folder is free again.
+#[test]
+fn a_folder_with_a_live_run_is_refused_until_that_run_ends() {
+    let i = Inputs::new();
+    let d = i.path();
+    let mut first = std::process::Command::new(common::bin())
+        .args(["run", "small.toml", "--out", "r", "--days", "100000"])
+        .current_dir(d)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Its lattice written, it has long held its folder (locked first).
+    let t0 = std::time::Instant::now();
+    while !d.join("r/lattice_start.mhd").exists() {
+        assert!(t0.elapsed().as_secs() < 120, "the first run never started");
+        assert!(first.try_wait().unwrap().is_none(), "the first run ended");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for args in [
+        &["run", "small.toml", "--out", "r", "--days", "1"][..],
+        &["resume", "r"],
+    ] {
+        let (status, stderr) = run_in(d, args);
+        assert_eq!(status, Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("r holds a run in progress"),
+            "{args:?}: {stderr}"
+        );
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let (status, stderr) = run_in(d, &["run", "small.toml", "--out", "r", "--days", "1"]);
+    assert_eq!(status, Some(0), "{stderr}");
+}
