@@ -220,3 +220,53 @@ fn a_validation_reuses_the_runs_an_earlier_one_finished_in_its_folder() {
         "both run again, as the first time"
     );
 }
+
+/// B1–B5 read the body's columns: a flight whose PTH falls and whose urine
+/// calcium and resorption marker rise passes B1–B3; a day of serum calcium
+/// out of the normal range fails B4 in every scenario it happens in.
+#[test]
+fn body_rows_read_the_calcium_system() {
+    use trabecula::sim::systemic::BodyReport;
+    let with_body = |scenario, pth: f64, urine: f64, serum_low: f64| {
+        let mut r = run(scenario, 1, 30, 1.0, 1.0);
+        for (i, s) in r.reports.iter_mut().enumerate() {
+            let day0 = i == 0;
+            s.body = Some(BodyReport {
+                bone_ca_release_mg_per_day: if day0 { 0.0 } else { 150.0 },
+                resorption_marker_rel: (!day0).then_some(1.5),
+                formation_marker_rel: (!day0).then_some(0.8),
+                serum_ca_mmol_per_l: if i == 10 { serum_low } else { 2.38 },
+                pth_pg_per_ml: if day0 { 36.0 } else { pth },
+                calcitriol_pmol_per_l: 90.0,
+                ca_absorption_fraction: 0.15,
+                urinary_ca_mg_per_day: if day0 { 150.0 } else { urine },
+            });
+        }
+        r
+    };
+    let rows = evaluate(&Runs(vec![
+        with_body(Scenario::Iss, 30.0, 240.0, 2.36),
+        with_body(Scenario::IssExerciseBisphosphonate, 35.0, 150.0, 2.36),
+    ]));
+    let get = |rows: &[trabecula::validate::RowResult], id: &str| {
+        rows.iter().find(|r| r.id == id).unwrap().clone()
+    };
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    assert!(close(get(&rows, "B1").mean, 30.0 / 36.0) && get(&rows, "B1").pass);
+    assert!(close(get(&rows, "B2").mean, 240.0 / 150.0) && get(&rows, "B2").pass);
+    assert!(close(get(&rows, "B3").mean, 1.5) && get(&rows, "B3").pass);
+    assert!(close(get(&rows, "B4").mean, 2.38) && get(&rows, "B4").pass);
+    assert!(close(get(&rows, "B5").mean, 1.0) && get(&rows, "B5").pass);
+
+    // PTH up in flight, urine down, hypocalcaemia one day, urine up on the drug.
+    let rows = evaluate(&Runs(vec![
+        with_body(Scenario::Iss, 40.0, 120.0, 2.0),
+        with_body(Scenario::IssExerciseBisphosphonate, 35.0, 200.0, 2.36),
+    ]));
+    for id in ["B1", "B2", "B4", "B5"] {
+        assert!(!get(&rows, id).pass, "{id} must fail");
+    }
+    // No body (a mouse scene): nothing to judge, so no pass.
+    let rows = evaluate(&Runs(vec![run(Scenario::Iss, 1, 30, 1.0, 1.0)]));
+    assert!(!get(&rows, "B1").pass && get(&rows, "B1").mean.is_nan());
+}
