@@ -607,9 +607,8 @@ fn decode_guarded(bytes: Vec<u8>) -> Result<Checkpoint, String> {
     })
 }
 
-// Sizes whose sum does not overflow: `Checkpoint::decode` adds them
-// unchecked (see the ignored regression test at the end of this file).
-const BYTES: [u64; 7] = [0, 1, 16, 32, 48, 1 << 40, 1 << 62];
+// Buffer sizes, small and huge, and one whose sum with any other overflows.
+const BYTES: [u64; 8] = [0, 1, 16, 32, 48, 1 << 40, 1 << 62, u64::MAX];
 
 proptest! {
     #![proptest_config(config())]
@@ -1112,9 +1111,6 @@ fn sweep_grids_past_the_limit_are_refused_before_they_are_built() {
 }
 
 #[test]
-#[ignore = "Checkpoint::decode adds the listed buffer sizes unchecked (src/sim/checkpoint.rs): \
-            a header listing u64::MAX and 1 overflows (a panic in debug builds, a wrapped \
-            sum in release). Needs `checked_add` there."]
 fn checkpoint_buffer_sizes_that_overflow_are_refused() {
     let c = checkpoint(
         vec![("a".into(), u64::MAX), ("b".into(), 1)],
@@ -1137,4 +1133,18 @@ fn nifti_byte_order_is_taken_as_the_reader_takes_it() {
     b.extend([1, 30, 63, 92, 125, 154, 187, 216, 249, 22, 55, 84]);
     let e = read_bytes_as("swapped.nii", &b, b.len()).unwrap_err();
     assert!(e.contains("swapped.nii"), "{e}");
+}
+
+#[test]
+fn checkpoint_dimensions_must_match_its_mineral_field() {
+    let fits = checkpoint(vec![("mineral".into(), 32)], vec![0; 32], [2, 2, 2]);
+    assert!(decode_guarded(fits.encode()).is_ok());
+    // A header that claims a 10⁹-voxel lattice over 32 bytes of mineral.
+    let lies = checkpoint(
+        vec![("mineral".into(), 32)],
+        vec![0; 32],
+        [1000, 1000, 1000],
+    );
+    let e = decode_guarded(lies.encode()).unwrap_err();
+    assert!(e.contains("mineral field holds 32 bytes"), "{e}");
 }

@@ -255,11 +255,31 @@ impl Checkpoint {
         let header: Header = serde_json::from_slice(header_bytes)
             .map_err(|e| anyhow!("the checkpoint header is unreadable: {e}"))?;
         let data = body[FIXED + header_len as usize..].to_vec();
-        let expected: u64 = header.buffers.iter().map(|b| b.bytes).sum();
-        if expected != data.len() as u64 {
+        let expected = header
+            .buffers
+            .iter()
+            .try_fold(0u64, |sum, b| sum.checked_add(b.bytes));
+        if expected != Some(data.len() as u64) {
             bail!(
-                "the checkpoint lists {expected} bytes of buffers but holds {}",
+                "the checkpoint lists {} bytes of buffers but holds {}",
+                expected.map_or("more than 2⁶⁴".to_string(), |e| e.to_string()),
                 data.len()
+            );
+        }
+        // Restoring allocates the lattice from the dimensions: they must
+        // match the mineral buffer the file holds.
+        let voxels = header
+            .dims
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d as u64));
+        let mineral = header.buffers.iter().find(|b| b.name == "mineral");
+        if let Some(m) = mineral
+            && voxels.and_then(|v| v.checked_mul(4)) != Some(m.bytes)
+        {
+            bail!(
+                "the checkpoint's lattice is {:?} voxels but its mineral field holds {} bytes",
+                header.dims,
+                m.bytes
             );
         }
         Ok(Self { header, data })
