@@ -36,6 +36,17 @@ impl Inputs {
         std::fs::create_dir(d.join("empty")).unwrap();
         std::fs::write(d.join("small.toml"), SMALL).unwrap();
         std::fs::write(d.join("cut_scene.toml"), Self::scene("cut.mhd")).unwrap();
+        // Mineral fractions with one NaN voxel, at (3, 1, 2).
+        let mut mineral = vec![0.5f32; 512];
+        mineral[3 + 8 + 2 * 64] = f32::NAN;
+        trabecula::io::mhd::Volume {
+            dims: [8, 8, 8],
+            spacing_mm: [0.02; 3],
+            data: trabecula::io::mhd::VolumeData::F32(mineral),
+        }
+        .write(&d.join("nan.mhd"))
+        .unwrap();
+        std::fs::write(d.join("nan_scene.toml"), Self::scene("nan.mhd")).unwrap();
         Self { dir }
     }
 
@@ -111,6 +122,12 @@ fn run_refuses_bad_input() {
         1,
         &["cut.raw", "truncated", "need 512 bytes", "has 100"],
     );
+    // A voxel that is not a number: refused with its place before the
+    // simulation is built (it would pass the clamp to [0, 1] and poison
+    // every field).
+    let mut args = vec!["run", "nan_scene.toml", "--out", "o"];
+    args.extend(["--set", "mechanics.model=uniform"]);
+    refused(d, &args, 1, &["nan.mhd", "voxel (x 3, y 1, z 2) is NaN"]);
 }
 
 #[test]

@@ -110,6 +110,37 @@ impl Columns {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Column `name` as a plot line.
+    fn line(&self, name: &str, label: &'static str) -> Result<Line<'static>> {
+        Ok(Line {
+            label,
+            ys: self.get(name)?.to_vec(),
+        })
+    }
+
+    /// Column `name` relative to its first defined, nonzero value
+    /// (structure is measured every few days, and empty when unmeasured).
+    fn relative(&self, name: &str, label: &'static str) -> Result<Line<'static>> {
+        let v = self.get(name)?;
+        let base = v.iter().copied().find(|x| x.is_finite() && *x != 0.0);
+        Ok(Line {
+            label,
+            ys: v
+                .iter()
+                .map(|&x| base.map_or(f64::NAN, |b| x / b))
+                .collect(),
+        })
+    }
+
+    /// Column `name` as 7-day trailing means: a small lattice's daily
+    /// volumes are a handful of voxels, and the weekly mean shows the trend.
+    fn weekly(&self, name: &str, label: &'static str) -> Result<Line<'static>> {
+        Ok(Line {
+            label,
+            ys: trailing_mean(self.get(name)?, 7),
+        })
+    }
 }
 
 /// One line of a plot.
@@ -184,12 +215,6 @@ pub fn write_plots(cols: &Columns, run_dir: &Path) -> Result<()> {
     )?;
     write_atomic_bytes(&dir.join("bone.png"), &png).context("writing plots/bone.png")?;
 
-    let line = |name: &str, label: &'static str| -> Result<Line<'static>> {
-        Ok(Line {
-            label,
-            ys: cols.get(name)?.to_vec(),
-        })
-    };
     // Osteocytes outnumber the surface cells by orders of magnitude: one
     // panel each, so both are readable.
     let png = draw(
@@ -201,9 +226,9 @@ pub fn write_plots(cols: &Columns, run_dir: &Path) -> Result<()> {
                 title: "Osteocytes",
                 y_label: "count",
                 lines: vec![
-                    line("osteocytes_alive", "alive")?,
-                    line("osteocytes_disuse", "sensing disuse")?,
-                    line("osteocytes_apoptotic", "apoptotic")?,
+                    cols.line("osteocytes_alive", "alive")?,
+                    cols.line("osteocytes_disuse", "sensing disuse")?,
+                    cols.line("osteocytes_apoptotic", "apoptotic")?,
                 ],
                 counts: true,
                 from_zero: false,
@@ -212,8 +237,8 @@ pub fn write_plots(cols: &Columns, run_dir: &Path) -> Result<()> {
                 title: "Osteoclasts and osteoblasts",
                 y_label: "count",
                 lines: vec![
-                    line("osteoclasts", "osteoclasts")?,
-                    line("osteoblasts", "osteoblasts")?,
+                    cols.line("osteoclasts", "osteoclasts")?,
+                    cols.line("osteoblasts", "osteoblasts")?,
                 ],
                 counts: true,
                 from_zero: false,
@@ -241,33 +266,6 @@ pub fn write_plots(cols: &Columns, run_dir: &Path) -> Result<()> {
 /// shaded.
 fn draw_chain(cols: &Columns) -> Result<Vec<u8>> {
     let day = cols.get("day")?;
-    let line = |name: &str, label: &'static str| -> Result<Line<'static>> {
-        Ok(Line {
-            label,
-            ys: cols.get(name)?.to_vec(),
-        })
-    };
-    // Relative to the first defined value (structure is measured every few
-    // days, and is undefined when unmeasured).
-    let relative = |name: &str, label: &'static str| -> Result<Line<'static>> {
-        let v = cols.get(name)?;
-        let base = v.iter().copied().find(|x| x.is_finite() && *x != 0.0);
-        Ok(Line {
-            label,
-            ys: v
-                .iter()
-                .map(|&x| base.map_or(f64::NAN, |b| x / b))
-                .collect(),
-        })
-    };
-    // Daily volumes are a handful of voxels on a small lattice: a weekly
-    // mean shows the trend.
-    let weekly = |name: &str, label: &'static str| -> Result<Line<'static>> {
-        Ok(Line {
-            label,
-            ys: trailing_mean(cols.get(name)?, 7),
-        })
-    };
     draw(
         day,
         &unloaded_spans(day, cols.get("load_factor")?),
@@ -276,7 +274,7 @@ fn draw_chain(cols: &Columns) -> Result<Vec<u8>> {
             Panel {
                 title: "1. The load on the site falls (shaded: below habitual)",
                 y_label: "× habitual",
-                lines: vec![line("load_factor", "daily load stimulus")?],
+                lines: vec![cols.line("load_factor", "daily load stimulus")?],
                 counts: false,
                 from_zero: true,
             },
@@ -284,8 +282,8 @@ fn draw_chain(cols: &Columns) -> Result<Vec<u8>> {
                 title: "2. Osteocytes sense disuse, and die",
                 y_label: "count",
                 lines: vec![
-                    line("osteocytes_disuse", "sensing disuse")?,
-                    line("osteocytes_alive", "alive")?,
+                    cols.line("osteocytes_disuse", "sensing disuse")?,
+                    cols.line("osteocytes_alive", "alive")?,
                 ],
                 counts: true,
                 from_zero: false,
@@ -294,8 +292,8 @@ fn draw_chain(cols: &Columns) -> Result<Vec<u8>> {
                 title: "3. They signal: RANKL and sclerostin rise",
                 y_label: "mean, rel. to day 0",
                 lines: vec![
-                    relative("mean_rankl", "RANKL")?,
-                    relative("mean_sclerostin", "sclerostin")?,
+                    cols.relative("mean_rankl", "RANKL")?,
+                    cols.relative("mean_sclerostin", "sclerostin")?,
                 ],
                 counts: false,
                 from_zero: false,
@@ -303,7 +301,7 @@ fn draw_chain(cols: &Columns) -> Result<Vec<u8>> {
             Panel {
                 title: "4. RANKL recruits osteoclasts",
                 y_label: "count",
-                lines: vec![line("osteoclasts", "osteoclasts")?],
+                lines: vec![cols.line("osteoclasts", "osteoclasts")?],
                 counts: true,
                 from_zero: false,
             },
@@ -311,8 +309,8 @@ fn draw_chain(cols: &Columns) -> Result<Vec<u8>> {
                 title: "5. Resorption outpaces formation (7-day means)",
                 y_label: "mm³ per day",
                 lines: vec![
-                    weekly("resorbed_mm3", "resorbed")?,
-                    weekly("formed_mm3", "formed")?,
+                    cols.weekly("resorbed_mm3", "resorbed")?,
+                    cols.weekly("formed_mm3", "formed")?,
                 ],
                 counts: false,
                 from_zero: true,
@@ -321,8 +319,8 @@ fn draw_chain(cols: &Columns) -> Result<Vec<u8>> {
                 title: "6. Bone is lost and trabeculae thin",
                 y_label: "rel. to day 0",
                 lines: vec![
-                    relative("bv_tv", "BV/TV")?,
-                    relative("tb_th_um", "Tb.Th (as measured)")?,
+                    cols.relative("bv_tv", "BV/TV")?,
+                    cols.relative("tb_th_um", "Tb.Th (as measured)")?,
                 ],
                 counts: false,
                 from_zero: false,
@@ -335,19 +333,6 @@ fn draw_chain(cols: &Columns) -> Result<Vec<u8>> {
 /// leaving bone and the urine, against day (unloaded days shaded).
 fn draw_body(cols: &Columns) -> Result<Vec<u8>> {
     let day = cols.get("day")?;
-    let line = |name: &str, label: &'static str| -> Result<Line<'static>> {
-        Ok(Line {
-            label,
-            ys: cols.get(name)?.to_vec(),
-        })
-    };
-    // A small cube's daily turnover is a few voxels: weekly means.
-    let weekly = |name: &str, label: &'static str| -> Result<Line<'static>> {
-        Ok(Line {
-            label,
-            ys: trailing_mean(cols.get(name)?, 7),
-        })
-    };
     draw(
         day,
         &unloaded_spans(day, cols.get("load_factor")?),
@@ -357,8 +342,8 @@ fn draw_body(cols: &Columns) -> Result<Vec<u8>> {
                 title: "Turnover markers, rel. to 1 g (7-day means)",
                 y_label: "× baseline",
                 lines: vec![
-                    weekly("resorption_marker_rel", "resorption (CTX-like)")?,
-                    weekly("formation_marker_rel", "formation (BSAP-like)")?,
+                    cols.weekly("resorption_marker_rel", "resorption (CTX-like)")?,
+                    cols.weekly("formation_marker_rel", "formation (BSAP-like)")?,
                 ],
                 counts: false,
                 from_zero: true,
@@ -366,14 +351,14 @@ fn draw_body(cols: &Columns) -> Result<Vec<u8>> {
             Panel {
                 title: "Serum calcium",
                 y_label: "mmol/L",
-                lines: vec![line("serum_ca_mmol_per_l", "serum Ca")?],
+                lines: vec![cols.line("serum_ca_mmol_per_l", "serum Ca")?],
                 counts: false,
                 from_zero: false,
             },
             Panel {
                 title: "Parathyroid hormone",
                 y_label: "pg/mL",
-                lines: vec![line("pth_pg_per_ml", "PTH")?],
+                lines: vec![cols.line("pth_pg_per_ml", "PTH")?],
                 counts: false,
                 from_zero: false,
             },
@@ -381,8 +366,8 @@ fn draw_body(cols: &Columns) -> Result<Vec<u8>> {
                 title: "Calcium from bone and in urine (7-day means)",
                 y_label: "mg/day",
                 lines: vec![
-                    weekly("bone_ca_release_mg_per_day", "net from bone")?,
-                    weekly("urinary_ca_mg_per_day", "urine")?,
+                    cols.weekly("bone_ca_release_mg_per_day", "net from bone")?,
+                    cols.weekly("urinary_ca_mg_per_day", "urine")?,
                 ],
                 counts: false,
                 from_zero: false,

@@ -125,6 +125,18 @@ pub fn from_scene_with_stop(
         LatticeSource::Volume => {
             let path = l.volume.as_ref().expect("validated: volume present");
             let volume = crate::io::volume::read_volume(path)?;
+            // A NaN would pass the clamp to [0, 1] and poison every field.
+            if let Some(i) = volume.values_f64().position(|v| !v.is_finite()) {
+                let [nx, ny, _] = volume.dims;
+                let v = volume.values_f64().nth(i).unwrap_or(f64::NAN);
+                anyhow::bail!(
+                    "{}: voxel (x {}, y {}, z {}) is {v}; a volume's values must be finite numbers",
+                    path.display(),
+                    i % nx,
+                    i / nx % ny,
+                    i / (nx * ny)
+                );
+            }
             let voxel_um = match l.voxel_size_um {
                 Some(v) => v,
                 None if !volume.spacing_mm[0].is_finite() => anyhow::bail!(

@@ -349,13 +349,19 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
     for step in first_step..=steps {
         let report = match p.sim.advance(ctx) {
             Ok(r) => r,
-            Err(e) if e.downcast_ref::<NonFinite>().is_some() => {
+            Err(e) => {
                 if let Some(b) = &bar {
                     b.abandon();
                 }
+                // A field gone bad names its own day; anything else (a
+                // solve that broke down, a lost device) gets the step's.
+                let e = if e.downcast_ref::<NonFinite>().is_some() {
+                    e
+                } else {
+                    e.context(format!("step {step} (day {})", p.sim.day()))
+                };
                 return Err(failed(p, opts, e, t_steps, wall(&t0, 0.0)));
             }
-            Err(e) => return Err(e.context(format!("step {step} (day {})", p.sim.day()))),
         };
         let day = report.day;
         let due = morph_every > 0.0 && day - p.last_morph_day >= morph_every - 1e-9;
@@ -471,9 +477,10 @@ fn interrupted(
     .into()
 }
 
-/// Records a run whose state went bad as failed, keeping what it wrote up
-/// to the last good day (the time series holds no row of the bad day), and
-/// names the newest checkpoint to go back to.
+/// Records a run whose step failed (a field gone bad, a solve that broke
+/// down) as failed, keeping what it wrote up to the last good day (the time
+/// series holds no row of the failed day), and names the newest checkpoint
+/// to go back to.
 fn failed(
     mut p: Progress,
     opts: &RunOptions,
