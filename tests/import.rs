@@ -8,6 +8,8 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 
+use common::fixtures::nifti_bytes_with;
+
 use trabecula::io::mhd::{Volume, VolumeData};
 use trabecula::io::volume::read_volume;
 
@@ -40,45 +42,10 @@ fn bytes_of(data: &VolumeData) -> (i16, i16, Vec<u8>) {
     }
 }
 
-/// A NIfTI-1 single file (348-byte header, 4-byte extension flag, data).
-fn nifti_bytes(
-    dims: &[u16],
-    pixdim_mm: f32,
-    units: u8,
-    datatype: i16,
-    bitpix: i16,
-    data: &[u8],
-    scl: (f32, f32),
-) -> Vec<u8> {
-    let mut h = vec![0u8; 352];
-    h[0..4].copy_from_slice(&348i32.to_le_bytes());
-    let mut dim = [1i16; 8];
-    dim[0] = dims.len() as i16;
-    for (i, d) in dims.iter().enumerate() {
-        dim[i + 1] = *d as i16;
-    }
-    for (i, d) in dim.iter().enumerate() {
-        h[40 + 2 * i..42 + 2 * i].copy_from_slice(&d.to_le_bytes());
-    }
-    h[70..72].copy_from_slice(&datatype.to_le_bytes());
-    h[72..74].copy_from_slice(&bitpix.to_le_bytes());
-    let pixdim = [1.0f32, pixdim_mm, pixdim_mm, pixdim_mm, 1.0, 1.0, 1.0, 1.0];
-    for (i, p) in pixdim.iter().enumerate() {
-        h[76 + 4 * i..80 + 4 * i].copy_from_slice(&p.to_le_bytes());
-    }
-    h[108..112].copy_from_slice(&352f32.to_le_bytes());
-    h[112..116].copy_from_slice(&scl.0.to_le_bytes());
-    h[116..120].copy_from_slice(&scl.1.to_le_bytes());
-    h[123] = units;
-    h[344..348].copy_from_slice(b"n+1\0");
-    h.extend_from_slice(data);
-    h
-}
-
 fn write_nifti(path: &Path, vol: &Volume) {
     let (dtype, bitpix, data) = bytes_of(&vol.data);
     let dims: Vec<u16> = vol.dims.iter().map(|&d| d as u16).collect();
-    let bytes = nifti_bytes(&dims, 0.02, 2, dtype, bitpix, &data, (0.0, 0.0));
+    let bytes = nifti_bytes_with(&dims, 0.02, 2, dtype, bitpix, &data, (0.0, 0.0));
     if path.to_string_lossy().ends_with(".gz") {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(&bytes).unwrap();
@@ -172,7 +139,7 @@ fn nifti_units_and_scaling_are_applied() {
     let p = dir.path().join("ct.nii");
     std::fs::write(
         &p,
-        nifti_bytes(&[2, 2, 2], 20.0, 3, 4, 16, &data, (0.5, 10.0)),
+        nifti_bytes_with(&[2, 2, 2], 20.0, 3, 4, 16, &data, (0.5, 10.0)),
     )
     .unwrap();
     let v = read_volume(&p).unwrap();
@@ -188,7 +155,7 @@ fn bad_volumes_are_clear_errors() {
     let p = dir.path().join("4d.nii");
     std::fs::write(
         &p,
-        nifti_bytes(&[2, 2, 2, 3], 0.02, 2, 2, 8, &[0u8; 24], (0.0, 0.0)),
+        nifti_bytes_with(&[2, 2, 2, 3], 0.02, 2, 2, 8, &[0u8; 24], (0.0, 0.0)),
     )
     .unwrap();
     let e = format!("{:#}", read_volume(&p).unwrap_err());
@@ -196,7 +163,7 @@ fn bad_volumes_are_clear_errors() {
     let p = dir.path().join("short.nii");
     std::fs::write(
         &p,
-        &nifti_bytes(&[4, 4, 4], 0.02, 2, 2, 8, &[0u8; 64], (0.0, 0.0))[..380],
+        &nifti_bytes_with(&[4, 4, 4], 0.02, 2, 2, 8, &[0u8; 64], (0.0, 0.0))[..380],
     )
     .unwrap();
     assert!(read_volume(&p).is_err(), "truncated NIfTI data");

@@ -4,8 +4,22 @@
 use std::io::Write;
 
 /// A NIfTI-1 single file, little-endian (348-byte header, 4-byte extension
-/// flag, then `data` at offset 352).
+/// flag, then `data` at offset 352), 20 µm voxels in mm, no scaling.
 pub fn nifti_bytes(dims: &[u16], datatype: i16, bitpix: i16, data: &[u8]) -> Vec<u8> {
+    nifti_bytes_with(dims, 0.02, 2, datatype, bitpix, data, (0.0, 0.0))
+}
+
+/// As [`nifti_bytes`] with the voxel size `pixdim` in `units` (NIfTI
+/// `xyzt_units`: 1 m, 2 mm, 3 µm) and `scl` = (slope, intercept).
+pub fn nifti_bytes_with(
+    dims: &[u16],
+    pixdim: f32,
+    units: u8,
+    datatype: i16,
+    bitpix: i16,
+    data: &[u8],
+    scl: (f32, f32),
+) -> Vec<u8> {
     let mut h = vec![0u8; 352];
     h[0..4].copy_from_slice(&348i32.to_le_bytes());
     let mut dim = [1i16; 8];
@@ -18,12 +32,14 @@ pub fn nifti_bytes(dims: &[u16], datatype: i16, bitpix: i16, data: &[u8]) -> Vec
     }
     h[70..72].copy_from_slice(&datatype.to_le_bytes());
     h[72..74].copy_from_slice(&bitpix.to_le_bytes());
-    let pixdim = [1.0f32, 0.02, 0.02, 0.02, 1.0, 1.0, 1.0, 1.0];
+    let pixdim = [1.0f32, pixdim, pixdim, pixdim, 1.0, 1.0, 1.0, 1.0];
     for (i, p) in pixdim.iter().enumerate() {
         h[76 + 4 * i..80 + 4 * i].copy_from_slice(&p.to_le_bytes());
     }
     h[108..112].copy_from_slice(&352f32.to_le_bytes());
-    h[123] = 2; // mm
+    h[112..116].copy_from_slice(&scl.0.to_le_bytes());
+    h[116..120].copy_from_slice(&scl.1.to_le_bytes());
+    h[123] = units;
     h[344..348].copy_from_slice(b"n+1\0");
     h.extend_from_slice(data);
     h
