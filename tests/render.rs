@@ -331,3 +331,58 @@ fn render_command_writes_a_png() {
     let info = reader.info();
     assert_eq!((info.width, info.height), (80, 60));
 }
+
+/// The teaching annotations: four links of the chain, and in a scene with
+/// a body two more, lit once calcium leaves bone and PTH has fallen.
+#[test]
+fn the_annotated_chain_follows_the_calcium_into_the_body() {
+    use trabecula::render::app::causal_chain;
+    use trabecula::sim::StepReport;
+    use trabecula::sim::systemic::BodyReport;
+    let rest = BodyReport {
+        serum_ca_mmol_per_l: 2.35,
+        pth_pg_per_ml: 36.0,
+        calcitriol_pmol_per_l: 90.0,
+        ca_absorption_fraction: 0.15,
+        urinary_ca_mg_per_day: 148.0,
+        ..Default::default()
+    };
+    let day0 = StepReport {
+        bv_tv: 0.2,
+        load_factor: 1.0,
+        gravity: 1.0,
+        body: Some(rest),
+        ..Default::default()
+    };
+    let flight = |release: f64, pth: f64| StepReport {
+        bv_tv: 0.19,
+        load_factor: 0.04,
+        body: Some(BodyReport {
+            bone_ca_release_mg_per_day: release,
+            serum_ca_mmol_per_l: 2.39,
+            pth_pg_per_ml: pth,
+            urinary_ca_mg_per_day: 230.0,
+            ..rest
+        }),
+        ..day0
+    };
+    let lines = causal_chain(&flight(150.0, 30.5), &day0, &day0);
+    assert_eq!(lines.len(), 6);
+    let (text, lit) = &lines[4];
+    assert!(*lit && lines[5].1, "{text}");
+    assert!(
+        lines[5].0.contains("urine 230 mg/day (day 0 148)"),
+        "{}",
+        lines[5].0
+    );
+    assert!(
+        text.contains("+150 mg/day") && text.contains("PTH 30.5"),
+        "{text}"
+    );
+    // Balanced bone, or PTH not down: the loop is not running.
+    assert!(!causal_chain(&flight(0.0, 30.5), &day0, &day0)[4].1);
+    assert!(!causal_chain(&flight(150.0, 36.0), &day0, &day0)[4].1);
+    // No body (a mouse scene): the four cell links only.
+    let mouse = StepReport { body: None, ..day0 };
+    assert_eq!(causal_chain(&mouse, &mouse, &mouse).len(), 4);
+}

@@ -18,6 +18,7 @@ use super::offscreen::{Target, read_texture};
 use super::{Frame, Layers, OrbitCamera, Renderer, SliceField, Viewport, depth_texture};
 use crate::gpu::GpuContext;
 use crate::scene::{self, Scene};
+use crate::sim::systemic::BodyReport;
 use crate::sim::{Simulation, StepReport};
 
 /// `trabecula view`: options of the live viewer.
@@ -904,7 +905,22 @@ impl Viewer {
         let clasts = series(&|r| r.osteoclasts);
         let blasts = series(&|r| r.osteoblasts);
         let colour = |c: [f32; 3]| egui::Color32::from(egui::Rgba::from_rgb(c[0], c[1], c[2]));
-        let width = ui.available_width() / 2.0 - 8.0;
+        // The body's figures as % of day 0 (human scenes only).
+        let body0 = self.baseline.body;
+        let body_series = |f: fn(&BodyReport) -> f64| -> Vec<[f64; 2]> {
+            let Some(b0) = body0 else {
+                return Vec::new();
+            };
+            self.history
+                .iter()
+                .filter_map(|s| s.report.body.map(|b| [s.day, 100.0 * f(&b) / f(&b0)]))
+                .collect()
+        };
+        let pth = body_series(|b| b.pth_pg_per_ml);
+        let urine = body_series(|b| b.urinary_ca_mg_per_day);
+        let serum = body_series(|b| b.serum_ca_mmol_per_l);
+        let panels = if body0.is_some() { 3.0 } else { 2.0 };
+        let width = ui.available_width() / panels - 8.0;
         let height = ui.available_height();
         ui.horizontal(|ui| {
             Plot::new("bone")
@@ -935,6 +951,20 @@ impl Viewer {
                     p.line(Line::new("osteoclasts", clasts).color(colour(AGENT_COLOURS[2])));
                     p.line(Line::new("osteoblasts", blasts).color(colour(AGENT_COLOURS[3])));
                 });
+            if body0.is_some() {
+                Plot::new("body")
+                    .width(width)
+                    .height(height)
+                    .legend(Legend::default())
+                    .x_axis_label("day")
+                    .include_y(100.0)
+                    .allow_scroll(false)
+                    .show(ui, |p| {
+                        p.line(Line::new("PTH (% of day 0)", pth));
+                        p.line(Line::new("urinary Ca (% of day 0)", urine));
+                        p.line(Line::new("serum Ca (% of day 0)", serum));
+                    });
+            }
         });
     }
 
@@ -1007,7 +1037,8 @@ impl Viewer {
 }
 
 /// The causal chain of disuse bone loss as lines of text, each marked lit
-/// when its link is active now compared with the loaded reference.
+/// when its link is active now compared with the loaded reference; in
+/// human scenes two more lines follow the calcium into the body.
 pub fn causal_chain(
     now: &StepReport,
     loaded: &StepReport,
@@ -1017,7 +1048,7 @@ pub fn causal_chain(
     let apoptotic_up = now.osteocytes_apoptotic > loaded.osteocytes_apoptotic.max(1) * 3 / 2 + 2;
     let clasts_up = now.osteoclasts as f64 > 1.2 * loaded.osteoclasts as f64 + 2.0;
     let lost = 100.0 * (1.0 - now.bv_tv / day0.bv_tv.max(1e-12));
-    vec![
+    let mut lines = vec![
         (
             format!(
                 "1 · load on the osteocytes: {:.0} % of habitual ({:.2} g); {} of {} sense disuse",
@@ -1049,7 +1080,35 @@ pub fn causal_chain(
             ),
             lost > 0.5,
         ),
-    ]
+    ];
+    // The body's loop, in human scenes: the resorbed calcium raises serum
+    // calcium, which lowers PTH, then calcitriol and absorption, and the
+    // kidneys pass more: the balance goes more negative.
+    if let (Some(b), Some(b0)) = (now.body, day0.body) {
+        let looping =
+            b.bone_ca_release_mg_per_day > 50.0 && b.pth_pg_per_ml < 0.97 * b0.pth_pg_per_ml;
+        lines.push((
+            format!(
+                "5 -> Ca from bone {:+.0} mg/day -> serum Ca {:.2} mmol/L -> PTH {:.1} pg/mL (day 0 {:.1})",
+                b.bone_ca_release_mg_per_day,
+                b.serum_ca_mmol_per_l,
+                b.pth_pg_per_ml,
+                b0.pth_pg_per_ml,
+            ),
+            looping,
+        ));
+        lines.push((
+            format!(
+                "6 -> calcitriol {:.1} pmol/L, absorption {:.1} % -> urine {:.0} mg/day (day 0 {:.0})",
+                b.calcitriol_pmol_per_l,
+                100.0 * b.ca_absorption_fraction,
+                b.urinary_ca_mg_per_day,
+                b0.urinary_ca_mg_per_day,
+            ),
+            looping,
+        ));
+    }
+    lines
 }
 
 fn swatch(ui: &mut egui::Ui, c: [f32; 3]) {
