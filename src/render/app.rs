@@ -922,48 +922,36 @@ impl Viewer {
         let panels = if body0.is_some() { 3.0 } else { 2.0 };
         let width = ui.available_width() / panels - 8.0;
         let height = ui.available_height();
+        // Every live plot: the same size, a legend, days along x, no scroll.
+        let plot = |id: &str, include_y: f64| {
+            Plot::new(id)
+                .width(width)
+                .height(height)
+                .legend(Legend::default())
+                .x_axis_label("day")
+                .include_y(include_y)
+                .allow_scroll(false)
+        };
         ui.horizontal(|ui| {
-            Plot::new("bone")
-                .width(width)
-                .height(height)
-                .legend(Legend::default())
-                .x_axis_label("day")
-                .include_y(100.0)
-                .allow_scroll(false)
-                .show(ui, |p| {
-                    p.line(
-                        Line::new("BV/TV (% of day 0)", bone)
-                            .color(egui::Color32::from_rgb(225, 210, 180)),
-                    );
-                });
-            Plot::new("cells")
-                .width(width)
-                .height(height)
-                .legend(Legend::default())
-                .x_axis_label("day")
-                .include_y(0.0)
-                .allow_scroll(false)
-                .show(ui, |p| {
-                    p.line(
-                        Line::new("apoptotic osteocytes", apoptotic)
-                            .color(colour(AGENT_COLOURS[1])),
-                    );
-                    p.line(Line::new("osteoclasts", clasts).color(colour(AGENT_COLOURS[2])));
-                    p.line(Line::new("osteoblasts", blasts).color(colour(AGENT_COLOURS[3])));
-                });
+            plot("bone", 100.0).show(ui, |p| {
+                p.line(
+                    Line::new("BV/TV (% of day 0)", bone)
+                        .color(egui::Color32::from_rgb(225, 210, 180)),
+                );
+            });
+            plot("cells", 0.0).show(ui, |p| {
+                p.line(
+                    Line::new("apoptotic osteocytes", apoptotic).color(colour(AGENT_COLOURS[1])),
+                );
+                p.line(Line::new("osteoclasts", clasts).color(colour(AGENT_COLOURS[2])));
+                p.line(Line::new("osteoblasts", blasts).color(colour(AGENT_COLOURS[3])));
+            });
             if body0.is_some() {
-                Plot::new("body")
-                    .width(width)
-                    .height(height)
-                    .legend(Legend::default())
-                    .x_axis_label("day")
-                    .include_y(100.0)
-                    .allow_scroll(false)
-                    .show(ui, |p| {
-                        p.line(Line::new("PTH (% of day 0)", pth));
-                        p.line(Line::new("urinary Ca (% of day 0)", urine));
-                        p.line(Line::new("serum Ca (% of day 0)", serum));
-                    });
+                plot("body", 100.0).show(ui, |p| {
+                    p.line(Line::new("PTH (% of day 0)", pth));
+                    p.line(Line::new("urinary Ca (% of day 0)", urine));
+                    p.line(Line::new("serum Ca (% of day 0)", serum));
+                });
             }
         });
     }
