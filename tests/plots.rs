@@ -17,8 +17,6 @@ fn row(day: f64, bv_tv: f64) -> Metrics {
         tb_sp_um: 500.0,
         tb_n_per_mm: 1.5,
         conn_d_per_mm3: 4.0,
-        bone_components: None,
-        marrow_cavities: None,
         osteocytes_alive: 1000 - day as u32,
         osteocytes_apoptotic: day as u32,
         osteocytes_disuse: 2 * day as u32,
@@ -32,16 +30,8 @@ fn row(day: f64, bv_tv: f64) -> Metrics {
         mean_sclerostin: 1.0,
         apparent_modulus_mpa: 400.0,
         fe_iterations: 0,
-        fe_relative_residual: f64::NAN,
-        bone_ca_release_mg_per_day: f64::NAN,
-        resorption_marker_rel: f64::NAN,
-        formation_marker_rel: f64::NAN,
-        serum_ca_mmol_per_l: f64::NAN,
-        pth_pg_per_ml: f64::NAN,
-        calcitriol_pmol_per_l: f64::NAN,
-        ca_absorption_fraction: f64::NAN,
-        urinary_ca_mg_per_day: f64::NAN,
         wall_s: day * 0.1,
+        ..Metrics::unmeasured()
     }
 }
 

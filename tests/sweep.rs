@@ -324,8 +324,6 @@ fn summary_has_per_phase_changes_from_the_time_series() {
             tb_sp_um: 500.0,
             tb_n_per_mm: 1.5,
             conn_d_per_mm3: [4.0, 4.0, 5.0, 5.0, 4.0][i],
-            bone_components: None,
-            marrow_cavities: None,
             osteocytes_alive: 100,
             osteocytes_apoptotic: 0,
             osteocytes_disuse: 0,
@@ -339,16 +337,8 @@ fn summary_has_per_phase_changes_from_the_time_series() {
             mean_sclerostin: 1.0,
             apparent_modulus_mpa: 0.0,
             fe_iterations: 0,
-            fe_relative_residual: f64::NAN,
-            bone_ca_release_mg_per_day: f64::NAN,
-            resorption_marker_rel: f64::NAN,
-            formation_marker_rel: f64::NAN,
-            serum_ca_mmol_per_l: f64::NAN,
-            pth_pg_per_ml: f64::NAN,
-            calcitriol_pmol_per_l: f64::NAN,
-            ca_absorption_fraction: f64::NAN,
-            urinary_ca_mg_per_day: f64::NAN,
             wall_s: 0.0,
+            ..Metrics::unmeasured()
         })
         .collect();
     TimeSeries { rows }

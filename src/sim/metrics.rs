@@ -126,7 +126,8 @@ impl Metrics {
     /// Column names, in CSV order (the field names).
     pub fn columns() -> Vec<String> {
         let mut w = csv::Writer::from_writer(Vec::new());
-        w.serialize(unmeasured_row()).expect("a row serialises");
+        w.serialize(Metrics::unmeasured())
+            .expect("a row serialises");
         let bytes = w.into_inner().expect("in memory");
         let text = String::from_utf8(bytes).expect("utf-8");
         let header = text.lines().next().unwrap_or_default();
@@ -239,44 +240,47 @@ impl TimeSeries {
     }
 }
 
-/// A row with every value zero and every optional value empty.
-fn unmeasured_row() -> Metrics {
-    Metrics {
-        day: 0.0,
-        phase: 0,
-        gravity: 0.0,
-        load_factor: 0.0,
-        bv_tv: 0.0,
-        mineral_mean: 0.0,
-        bs_bv_per_mm: f64::NAN,
-        tb_th_um: f64::NAN,
-        tb_sp_um: f64::NAN,
-        tb_n_per_mm: f64::NAN,
-        conn_d_per_mm3: f64::NAN,
-        bone_components: None,
-        marrow_cavities: None,
-        osteocytes_alive: 0,
-        osteocytes_apoptotic: 0,
-        osteocytes_disuse: 0,
-        osteocytes_embedded: 0,
-        osteoclasts: 0,
-        osteoblasts: 0,
-        resorbed_mm3: 0.0,
-        formed_mm3: 0.0,
-        mean_stimulus: 0.0,
-        mean_rankl: 0.0,
-        mean_sclerostin: 0.0,
-        apparent_modulus_mpa: 0.0,
-        fe_iterations: 0,
-        fe_relative_residual: f64::NAN,
-        bone_ca_release_mg_per_day: f64::NAN,
-        resorption_marker_rel: f64::NAN,
-        formation_marker_rel: f64::NAN,
-        serum_ca_mmol_per_l: f64::NAN,
-        pth_pg_per_ml: f64::NAN,
-        calcitriol_pmol_per_l: f64::NAN,
-        ca_absorption_fraction: f64::NAN,
-        urinary_ca_mg_per_day: f64::NAN,
-        wall_s: 0.0,
+impl Metrics {
+    /// A row with every value zero and every optional value empty (a base
+    /// to build rows on).
+    pub fn unmeasured() -> Self {
+        Self {
+            day: 0.0,
+            phase: 0,
+            gravity: 0.0,
+            load_factor: 0.0,
+            bv_tv: 0.0,
+            mineral_mean: 0.0,
+            bs_bv_per_mm: f64::NAN,
+            tb_th_um: f64::NAN,
+            tb_sp_um: f64::NAN,
+            tb_n_per_mm: f64::NAN,
+            conn_d_per_mm3: f64::NAN,
+            bone_components: None,
+            marrow_cavities: None,
+            osteocytes_alive: 0,
+            osteocytes_apoptotic: 0,
+            osteocytes_disuse: 0,
+            osteocytes_embedded: 0,
+            osteoclasts: 0,
+            osteoblasts: 0,
+            resorbed_mm3: 0.0,
+            formed_mm3: 0.0,
+            mean_stimulus: 0.0,
+            mean_rankl: 0.0,
+            mean_sclerostin: 0.0,
+            apparent_modulus_mpa: 0.0,
+            fe_iterations: 0,
+            fe_relative_residual: f64::NAN,
+            bone_ca_release_mg_per_day: f64::NAN,
+            resorption_marker_rel: f64::NAN,
+            formation_marker_rel: f64::NAN,
+            serum_ca_mmol_per_l: f64::NAN,
+            pth_pg_per_ml: f64::NAN,
+            calcitriol_pmol_per_l: f64::NAN,
+            ca_absorption_fraction: f64::NAN,
+            urinary_ca_mg_per_day: f64::NAN,
+            wall_s: 0.0,
+        }
     }
 }
