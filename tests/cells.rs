@@ -134,7 +134,7 @@ fn recruitment_matches_its_probabilities() {
             occupant: &occupant,
         };
         let mut enc = d.create_command_encoder(&Default::default());
-        recruit.record_flags(&ctx, &mut enc, &pb, &f, &ocf, &obf, n as u32);
+        recruit.record_flags(&ctx, &mut enc, &pb, &f, (&ocf, &obf), n as u32, false);
         ctx.submit_and_wait(enc);
         (
             read_buffer(d, &ctx.queue, &ocf, 0, n as u64),

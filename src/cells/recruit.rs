@@ -37,45 +37,33 @@ impl Recruit {
         })
     }
 
-    /// Rebuilds occupancy from both cell buffers (the map must be cleared first).
-    #[allow(clippy::too_many_arguments)]
+    /// Rebuilds occupancy from both cell buffers (buffer, live count).
     pub fn record_occupy(
         &self,
         ctx: &GpuContext,
         enc: &mut wgpu::CommandEncoder,
         p: &wgpu::Buffer,
         occupant: &wgpu::Buffer,
-        osteoclasts: &wgpu::Buffer,
-        n_oc: u32,
-        osteoblasts: &wgpu::Buffer,
-        n_ob: u32,
+        osteoclasts: (&wgpu::Buffer, u32),
+        osteoblasts: (&wgpu::Buffer, u32),
     ) {
         enc.clear_buffer(occupant, 0, None);
-        record(
-            ctx,
-            enc,
-            &self.occupy_osteoclasts,
-            &[
-                ("P", p),
-                ("occupant", occupant),
-                ("osteoclasts", osteoclasts),
-            ],
-            n_oc,
-        );
-        record(
-            ctx,
-            enc,
-            &self.occupy_osteoblasts,
-            &[
-                ("P", p),
-                ("occupant", occupant),
-                ("osteoblasts", osteoblasts),
-            ],
-            n_ob,
-        );
+        for (kernel, name, (cells, n)) in [
+            (&self.occupy_osteoclasts, "osteoclasts", osteoclasts),
+            (&self.occupy_osteoblasts, "osteoblasts", osteoblasts),
+        ] {
+            record(
+                ctx,
+                enc,
+                kernel,
+                &[("P", p), ("occupant", occupant), (name, cells)],
+                n,
+            );
+        }
     }
 
-    /// Birth flags per voxel (0/1 osteoclast, 0/1 osteoblast).
+    /// Birth flags per voxel (0/1 osteoclast, 0/1 osteoblast) from the
+    /// signals, or (`initial`) at the basal steady-state densities of day 0.
     #[allow(clippy::too_many_arguments)]
     pub fn record_flags(
         &self,
@@ -83,14 +71,20 @@ impl Recruit {
         enc: &mut wgpu::CommandEncoder,
         p: &wgpu::Buffer,
         f: &RecruitFields,
-        oc_flags: &wgpu::Buffer,
-        ob_flags: &wgpu::Buffer,
+        (oc_flags, ob_flags): (&wgpu::Buffer, &wgpu::Buffer),
         n_voxels: u32,
+        initial: bool,
     ) {
+        // The day-0 kernel reads fewer fields; the rest are passed over by name.
+        let kernel = if initial {
+            &self.initial_flags
+        } else {
+            &self.flags
+        };
         record(
             ctx,
             enc,
-            &self.flags,
+            kernel,
             &[
                 ("P", p),
                 ("mineral", f.mineral),
@@ -98,34 +92,6 @@ impl Recruit {
                 ("rankl", f.rankl),
                 ("sclerostin", f.sclerostin),
                 ("coupling", f.coupling),
-                ("occupant", f.occupant),
-                ("oc_flags", oc_flags),
-                ("ob_flags", ob_flags),
-            ],
-            n_voxels,
-        );
-    }
-
-    /// Day-0 flags: surface cells at their basal steady-state densities.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record_initial_flags(
-        &self,
-        ctx: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        p: &wgpu::Buffer,
-        f: &RecruitFields,
-        oc_flags: &wgpu::Buffer,
-        ob_flags: &wgpu::Buffer,
-        n_voxels: u32,
-    ) {
-        record(
-            ctx,
-            enc,
-            &self.initial_flags,
-            &[
-                ("P", p),
-                ("mineral", f.mineral),
-                ("rankl", f.rankl),
                 ("occupant", f.occupant),
                 ("oc_flags", oc_flags),
                 ("ob_flags", ob_flags),

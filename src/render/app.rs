@@ -19,7 +19,7 @@ use super::{Frame, Layers, OrbitCamera, Renderer, SliceField, Viewport, depth_te
 use crate::gpu::GpuContext;
 use crate::scene::{self, Scene};
 use crate::sim::systemic::BodyReport;
-use crate::sim::{Simulation, StepReport};
+use crate::sim::{Clock, MorphSchedule, Session, Simulation, StepReport};
 
 /// `trabecula view`: options of the live viewer.
 #[derive(Debug, Clone, clap::Args)]
@@ -196,7 +196,8 @@ struct Viewer {
     egui_ctx: egui::Context,
     egui_state: egui_winit::State,
     egui_renderer: egui_wgpu::Renderer,
-    sim: Simulation,
+    /// The one step loop (no morphometry: frames must not wait on the CPU).
+    session: Session,
     camera: OrbitCamera,
     layers: Layers,
     playing: bool,
@@ -287,15 +288,16 @@ impl Viewer {
         let t = Instant::now();
         let (lattice, _) =
             crate::lattice::from_scene(&ctx, scene).context("building the lattice")?;
-        let mut sim =
+        let sim =
             Simulation::new(&ctx, scene, &lattice, 64).context("setting up the simulation")?;
-        let baseline = sim.measure(&ctx);
+        let mut session = Session::begin(&ctx, sim, MorphSchedule::never(), Clock::since(t));
+        let baseline = session.last_report;
         let mut history = vec![Sample {
             day: 0.0,
             report: baseline,
         }];
         for _ in 0..args.day {
-            let r = sim.advance(&ctx)?;
+            let r = session.step(&ctx)?;
             history.push(Sample {
                 day: r.day,
                 report: r,
@@ -304,7 +306,7 @@ impl Viewer {
         log::info!(
             "{:?} lattice, {} osteocytes, ready in {:.1} s",
             lattice.dims,
-            sim.state.cells[0].len,
+            session.sim.state.cells[0].len,
             t.elapsed().as_secs_f64()
         );
 
@@ -332,7 +334,7 @@ impl Viewer {
             egui_ctx,
             egui_state,
             egui_renderer,
-            sim,
+            session,
             camera: OrbitCamera::default(),
             layers: Layers {
                 clip: args.clip,
@@ -375,7 +377,7 @@ impl Viewer {
 
     fn advance(&mut self) -> Result<()> {
         let t = Instant::now();
-        let r = self.sim.advance(&self.ctx)?;
+        let r = self.session.step(&self.ctx)?;
         self.stats.step_seconds += t.elapsed().as_secs_f64();
         self.stats.steps += 1;
         self.history.push(Sample {
@@ -417,8 +419,13 @@ impl Viewer {
         if self.manual_regime {
             return;
         }
-        let r = self.sim.scene.loading.regime_on(self.sim.day());
-        let l = &mut self.sim.scene.loading;
+        let r = self
+            .session
+            .sim
+            .scene
+            .loading
+            .regime_on(self.session.sim.day());
+        let l = &mut self.session.sim.scene.loading;
         l.phases.clear();
         l.gravity = Some(r.gravity);
         l.bisphosphonate = Some(r.bisphosphonate);
@@ -444,8 +451,8 @@ impl Viewer {
                 self.advance()?;
             }
             // The scene's story ends at its last day: pause there (Play continues).
-            let end = self.sim.scene.days as f64;
-            if !self.ended && self.sim.day() >= end - 1e-9 {
+            let end = self.session.sim.scene.days as f64;
+            if !self.ended && self.session.sim.day() >= end - 1e-9 {
                 self.ended = true;
                 self.playing = false;
                 self.message = format!("end of the scene (day {end:.0}); Play continues");
@@ -499,8 +506,8 @@ impl Viewer {
             self.screenshot_requested = false;
             Some(PathBuf::from(format!(
                 "trabecula-{}-day{:03}.png",
-                self.sim.scene.name,
-                self.sim.day().round() as i64
+                self.session.sim.scene.name,
+                self.session.sim.day().round() as i64
             )))
         } else if last {
             self.final_screenshot.clone()
@@ -508,7 +515,7 @@ impl Viewer {
             None
         };
 
-        let frame = Frame::from_simulation(&self.sim);
+        let frame = Frame::from_simulation(&self.session.sim);
         let mut encoder = device.create_command_encoder(&Default::default());
         self.egui_renderer
             .update_buffers(device, queue, &mut encoder, &jobs, &screen);
@@ -701,7 +708,7 @@ impl Viewer {
     }
 
     fn mouse(&mut self, ui: &egui::Ui, response: &egui::Response, rect: egui::Rect) {
-        let dims = self.sim.state.dims;
+        let dims = self.session.sim.state.dims;
         if response.dragged_by(egui::PointerButton::Primary) {
             let d = response.drag_delta();
             self.camera.orbit(-0.4 * d.x, 0.4 * d.y);
@@ -724,20 +731,25 @@ impl Viewer {
     }
 
     fn controls(&mut self, ui: &mut egui::Ui) {
-        let regime = self.sim.scene.loading.regime_on(self.sim.day());
+        let regime = self
+            .session
+            .sim
+            .scene
+            .loading
+            .regime_on(self.session.sim.day());
         let last = self.history.last().map(|s| s.report).unwrap_or_default();
-        ui.heading(format!("trabecula · {}", self.sim.scene.name));
+        ui.heading(format!("trabecula · {}", self.session.sim.scene.name));
         ui.label(format!(
             "day {:.0} · {:.2} g{} · load ×{:.2}",
-            self.sim.day(),
+            self.session.sim.day(),
             regime.gravity,
             regime
                 .phase
-                .and_then(|p| self.sim.scene.loading.phases.get(p))
+                .and_then(|p| self.session.sim.scene.loading.phases.get(p))
                 .and_then(|p| p.name.as_deref())
                 .map(|n| format!(" ({n})"))
                 .unwrap_or_default(),
-            self.sim.scene.loading.load_factor(&regime)
+            self.session.sim.scene.loading.load_factor(&regime)
         ));
         ui.label(format!(
             "{:.0} fps · {:.1} ms/step",
@@ -772,7 +784,7 @@ impl Viewer {
             .changed()
         {
             self.take_manual_control();
-            self.sim.scene.loading.gravity = Some(g as f64);
+            self.session.sim.scene.loading.gravity = Some(g as f64);
         }
         ui.horizontal(|ui| {
             for (label, level) in [
@@ -783,7 +795,7 @@ impl Viewer {
             ] {
                 if ui.small_button(label).clicked() {
                     self.take_manual_control();
-                    self.sim.scene.loading.gravity = Some(level);
+                    self.session.sim.scene.loading.gravity = Some(level);
                 }
             }
         });
@@ -800,7 +812,7 @@ impl Viewer {
             let mut v = on;
             if ui.checkbox(&mut v, name).on_hover_text(hint).changed() {
                 self.take_manual_control();
-                let l = &mut self.sim.scene.loading;
+                let l = &mut self.session.sim.scene.loading;
                 match i {
                     0 => l.bisphosphonate = Some(v),
                     1 => l.denosumab = Some(v),

@@ -3,6 +3,7 @@
 //! X server).
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
@@ -11,7 +12,7 @@ use crate::gpu::{GpuContext, storage_buffer_init};
 use crate::io::mhd::Volume;
 use crate::lattice::Lattice;
 use crate::scene::{self, Scene};
-use crate::sim::Simulation;
+use crate::sim::{Clock, MorphSchedule, Session, Simulation};
 
 /// An RGBA8 image (sRGB-encoded, rows top to bottom).
 #[derive(Debug, Clone, PartialEq)]
@@ -251,12 +252,18 @@ impl LatticeBuffers {
 /// Builds `scene`'s lattice and simulation and advances it `days` days.
 pub fn simulate(ctx: &GpuContext, scene: &Scene, days: u32) -> Result<Simulation> {
     let (lattice, _) = crate::lattice::from_scene(ctx, scene).context("building the lattice")?;
-    let mut sim = Simulation::new(ctx, scene, &lattice, 64).context("setting up the simulation")?;
+    let sim = Simulation::new(ctx, scene, &lattice, 64).context("setting up the simulation")?;
+    let mut session = Session::begin(
+        ctx,
+        sim,
+        MorphSchedule::never(),
+        Clock::since(Instant::now()),
+    );
     let steps = (days as f64 / scene.dt_days).round() as u32;
     for _ in 0..steps {
-        sim.advance(ctx)?;
+        session.step(ctx)?;
     }
-    Ok(sim)
+    Ok(session.sim)
 }
 
 /// `trabecula render`: a PNG of a scene after N days, or of a run folder.

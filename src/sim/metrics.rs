@@ -220,13 +220,22 @@ pub struct TimeSeries {
 impl TimeSeries {
     /// Rewrites the whole CSV atomically: a reader never sees half a row.
     pub fn write_csv(&self, path: &Path) -> std::io::Result<()> {
-        write_atomic(path, |w| {
-            let mut csv = csv::Writer::from_writer(w);
-            for row in &self.rows {
-                csv.serialize(row).map_err(std::io::Error::other)?;
-            }
-            csv.flush()
-        })
+        write_atomic(path, |w| self.write_to(w))
+    }
+
+    /// The CSV text, as [`TimeSeries::write_csv`] writes it.
+    pub fn to_csv_string(&self) -> anyhow::Result<String> {
+        let mut bytes = Vec::new();
+        self.write_to(&mut bytes)?;
+        Ok(String::from_utf8(bytes)?)
+    }
+
+    fn write_to(&self, w: impl std::io::Write) -> std::io::Result<()> {
+        let mut csv = csv::Writer::from_writer(w);
+        for row in &self.rows {
+            csv.serialize(row).map_err(std::io::Error::other)?;
+        }
+        csv.flush()
     }
 
     /// Rows of a `timeseries.csv`; an error names the row that does not read.

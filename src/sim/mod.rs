@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod mechanics;
 pub mod metrics;
 pub mod run;
+pub mod session;
 pub mod snapshot;
 pub mod state;
 pub mod step;
@@ -12,4 +13,5 @@ pub mod systemic;
 
 pub use metrics::{Metrics, TimeSeries};
 pub use run::{Interrupted, RunOptions, RunSummary, resume_run, run_scene};
+pub use session::{Clock, MorphSchedule, Session};
 pub use step::{NonFinite, Simulation, StepReport};

@@ -12,14 +12,15 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use super::checkpoint::{self, Checkpoint, RunProgress};
-use super::metrics::{Metrics, TimeSeries, lattice_morphometry_with};
+use super::metrics::Metrics;
+use super::session::{Clock, MorphSchedule, Session};
 use super::snapshot::{Frames, Snapshots};
 use super::step::{NonFinite, Simulation};
 use crate::cells::CellType;
 use crate::gpu::{AdapterSummary, GpuContext};
 use crate::io::write_atomic_bytes;
 use crate::lattice;
-use crate::morph::{Morphometry, ThicknessConvention};
+use crate::morph::ThicknessConvention;
 use crate::scene::Scene;
 use crate::stop::{Stop, StoppedInSetup};
 
@@ -106,17 +107,12 @@ pub struct RunSummary {
     pub timings: Timings,
 }
 
-/// A run between steps: everything the loop carries.
+/// A run between steps: the session and the run folder's writers.
 struct Progress {
-    sim: Simulation,
-    series: TimeSeries,
-    morph: Morphometry,
-    last_morph_day: f64,
+    session: Session,
     snapshots: Option<Snapshots>,
     frames: Option<Frames>,
     record: RunRecord,
-    /// Wall time before this process took the run over, s.
-    elapsed_before_s: f64,
 }
 
 /// Runs `scene` headless into `opts.out_dir`.
@@ -156,7 +152,7 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
     };
     write_record(&opts.out_dir, &record)?;
 
-    let mut sim = match Simulation::new_with_stop(ctx, scene, &lat, checkpoint::WORKGROUP, stop) {
+    let sim = match Simulation::new_with_stop(ctx, scene, &lat, checkpoint::WORKGROUP, stop) {
         Ok(sim) => sim,
         Err(e) => {
             if e.downcast_ref::<StoppedInSetup>().is_some() {
@@ -177,42 +173,27 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
         .write(&opts.out_dir.join("lattice_start.mhd"))
         .context("writing lattice_start.mhd")?;
     record.osteocytes_seeded = sim.state.cell(CellType::Osteocyte).len;
-    let morph = if scene.outputs.morphometry {
-        log::debug!("day-0 morphometry");
-        let m = lattice_morphometry_with(&lat, scene.outputs.thickness_convention);
-        if !m.has_bone() {
-            warn_no_bone(0.0);
-        }
-        m
-    } else {
-        super::metrics::unmeasured()
-    };
-    let mut series = TimeSeries::default();
-    let day0 = sim.measure(ctx);
-    series
-        .rows
-        .push(Metrics::new(&day0, &morph, t0.elapsed().as_secs_f64()));
-    series.write_csv(&opts.out_dir.join("timeseries.csv"))?;
+    let session = Session::begin(ctx, sim, MorphSchedule::of(scene), Clock::since(t0));
+    session
+        .series
+        .write_csv(&opts.out_dir.join("timeseries.csv"))?;
     let mut snapshots = Snapshots::new(&opts.out_dir, scene.outputs.volumes_every_days);
     if let Some(s) = &mut snapshots {
-        s.write(ctx, &sim, day0.load_factor)
+        s.write(ctx, &session.sim, session.last_report.load_factor)
             .context("writing the day-0 snapshot")?;
     }
     let mut frames = Frames::new(&opts.out_dir, opts.frames_every_days);
     if let Some(f) = &mut frames {
-        f.write(ctx, &sim).context("rendering the day-0 frame")?;
+        f.write(ctx, &session.sim)
+            .context("rendering the day-0 frame")?;
     }
     let progress = Progress {
-        sim,
-        series,
-        morph,
-        last_morph_day: 0.0,
+        session,
         snapshots,
         frames,
         record,
-        elapsed_before_s: 0.0,
     };
-    drive(ctx, progress, opts, t0)
+    drive(ctx, progress, opts)
 }
 
 /// Continues the run in `opts.out_dir` from its newest checkpoint, to the
@@ -253,29 +234,18 @@ pub fn resume_run(ctx: &GpuContext, days: Option<u32>, opts: &RunOptions) -> Res
     let mut sim = ckpt.restore(ctx).context("restoring the checkpoint")?;
     sim.scene = scene.clone();
     let rows = rows_from_csv(&h.run.timeseries_csv).context("the checkpoint's time series")?;
-    if rows.len() != h.step as usize + 1 {
-        bail!(
-            "the checkpoint's time series has {} rows for step {}",
-            rows.len(),
-            h.step
-        );
-    }
-    let last = *rows.last().expect("a row");
-    let morph = Morphometry {
-        bv_tv: last.bv_tv,
-        bs_bv_per_mm: last.bs_bv_per_mm,
-        tb_th_um: last.tb_th_um,
-        tb_sp_um: last.tb_sp_um,
-        tb_n_per_mm: last.tb_n_per_mm,
-        conn_d_per_mm3: last.conn_d_per_mm3,
-        euler_characteristic: 0,
-        delta_chi: f64::NAN,
-        bone_components: last.bone_components.unwrap_or(0),
-        marrow_cavities: last.marrow_cavities.unwrap_or(0),
-    };
-    let series = TimeSeries { rows };
+    let session = Session::resumed(
+        sim,
+        rows,
+        h.run.last_morph_day,
+        MorphSchedule::of(&scene),
+        Clock {
+            t0,
+            before_s: h.run.elapsed_s,
+        },
+    )?;
     // Rows past the checkpoint (a run killed later) are replaced.
-    series.write_csv(&dir.join("timeseries.csv"))?;
+    session.series.write_csv(&dir.join("timeseries.csv"))?;
     let mut snapshots = Snapshots::new(dir, scene.outputs.volumes_every_days);
     if let Some(s) = &mut snapshots {
         s.resume_at(h.day);
@@ -306,35 +276,28 @@ pub fn resume_run(ctx: &GpuContext, days: Option<u32>, opts: &RunOptions) -> Res
     };
     write_record(dir, &record)?;
     let progress = Progress {
-        sim,
-        series,
-        morph,
-        last_morph_day: h.run.last_morph_day,
+        session,
         snapshots,
         frames,
         record,
-        elapsed_before_s: h.run.elapsed_s,
     };
-    drive(ctx, progress, opts, t0)
+    drive(ctx, progress, opts)
 }
 
 /// Steps to the scene's last day, writing rows, snapshots and checkpoints,
 /// then the final outputs.
-fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> Result<RunSummary> {
-    let scene = p.sim.scene.clone();
+fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions) -> Result<RunSummary> {
+    let scene = p.session.sim.scene.clone();
     let dir = &opts.out_dir;
     let csv = dir.join("timeseries.csv");
     let steps = scene.steps();
-    let morph_every = scene.outputs.morphometry_every_days as f64;
-    let morph_on = scene.outputs.morphometry;
     let ckpt_every = opts.checkpoint_every_days as f64;
-    let mut last_ckpt_day = p.sim.day();
-    let wall = |t0: &Instant, before: f64| before + t0.elapsed().as_secs_f64();
+    let mut last_ckpt_day = p.session.sim.day();
 
-    let first_step = p.sim.step + 1;
+    let first_step = p.session.sim.step + 1;
     let bar = progress_bar(opts.progress, steps);
     if let Some(b) = &bar {
-        b.set_position(p.sim.step as u64);
+        b.set_position(p.session.sim.step as u64);
     }
     let t_steps = Instant::now();
     // Stopped while setting up day 0 (its morphometry, say) or restoring:
@@ -343,11 +306,11 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
         if let Some(b) = &bar {
             b.abandon();
         }
-        let path = write_checkpoint(ctx, &p, opts, wall(&t0, p.elapsed_before_s))?;
-        return Err(interrupted(p, opts, &path, t_steps, wall(&t0, 0.0)));
+        let path = write_checkpoint(ctx, &p, opts)?;
+        return Err(interrupted(p, opts, &path, t_steps));
     }
     for step in first_step..=steps {
-        let report = match p.sim.advance(ctx) {
+        let report = match p.session.step(ctx) {
             Ok(r) => r,
             Err(e) => {
                 if let Some(b) = &bar {
@@ -358,55 +321,35 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
                 let e = if e.downcast_ref::<NonFinite>().is_some() {
                     e
                 } else {
-                    e.context(format!("step {step} (day {})", p.sim.day()))
+                    e.context(format!("step {step} (day {})", p.session.sim.day()))
                 };
-                return Err(failed(p, opts, e, t_steps, wall(&t0, 0.0)));
+                return Err(failed(p, opts, e, t_steps));
             }
         };
         let day = report.day;
-        let due = morph_every > 0.0 && day - p.last_morph_day >= morph_every - 1e-9;
-        if morph_on && (due || step == steps) {
-            let had_bone = p.morph.has_bone();
-            p.morph = lattice_morphometry_with(
-                &p.sim.read_lattice(ctx),
-                scene.outputs.thickness_convention,
-            );
-            if had_bone && !p.morph.has_bone() {
-                warn_no_bone(day);
-            }
-            // The final forced measurement is not part of the schedule.
-            if due {
-                p.last_morph_day = day;
-            }
-        }
-        p.series.rows.push(Metrics::new(
-            &report,
-            &p.morph,
-            wall(&t0, p.elapsed_before_s),
-        ));
-        p.series.write_csv(&csv)?;
+        p.session.series.write_csv(&csv)?;
         if let Some(s) = &mut p.snapshots
             && (s.due(day) || step == steps)
         {
-            s.write(ctx, &p.sim, report.load_factor)
+            s.write(ctx, &p.session.sim, report.load_factor)
                 .with_context(|| format!("writing the day-{day} snapshot"))?;
         }
         if let Some(f) = &mut p.frames
             && (f.due(day) || step == steps)
         {
-            f.write(ctx, &p.sim)
+            f.write(ctx, &p.session.sim)
                 .with_context(|| format!("rendering the day-{day} frame"))?;
         }
         let stop = stop_requested(opts);
         let ckpt_due = ckpt_every > 0.0 && day - last_ckpt_day >= ckpt_every - 1e-9;
         if ckpt_due || stop {
-            let path = write_checkpoint(ctx, &p, opts, wall(&t0, p.elapsed_before_s))?;
+            let path = write_checkpoint(ctx, &p, opts)?;
             last_ckpt_day = day;
             if stop && step < steps {
                 if let Some(b) = &bar {
                     b.abandon();
                 }
-                return Err(interrupted(p, opts, &path, t_steps, wall(&t0, 0.0)));
+                return Err(interrupted(p, opts, &path, t_steps));
             }
         }
         match &bar {
@@ -430,22 +373,36 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions, t0: Instant) -> R
         b.finish();
     }
     let mut record = p.record;
-    record.gpu_bytes = p.sim.state.gpu_bytes();
-    let lat = p.sim.read_lattice(ctx);
-    lat.to_volume()
-        .write(&dir.join("lattice_end.mhd"))
-        .context("writing lattice_end.mhd")?;
-    crate::io::plot::write_run_plots(&p.series.rows, dir).context("writing plots")?;
     record.timings.steps_s = t_steps.elapsed().as_secs_f64();
-    record.timings.total_s = wall(&t0, p.elapsed_before_s);
-    record.status = "finished".into();
-    write_record(dir, &record)?;
+    write_final_outputs(ctx, &p.session, dir, &mut record)?;
+    let rows = &p.session.series.rows;
     Ok(RunSummary {
         out_dir: dir.clone(),
-        first: p.series.rows[0],
-        last: *p.series.rows.last().expect("a row"),
+        first: rows[0],
+        last: *rows.last().expect("a row"),
         timings: record.timings,
     })
+}
+
+/// What a finished run leaves beside its time series: `lattice_end.mhd`,
+/// `plots/*.png` and `run.json` marked finished.
+pub fn write_final_outputs(
+    ctx: &GpuContext,
+    session: &Session,
+    dir: &Path,
+    record: &mut RunRecord,
+) -> Result<()> {
+    record.gpu_bytes = session.sim.state.gpu_bytes();
+    session
+        .sim
+        .read_lattice(ctx)
+        .to_volume()
+        .write(&dir.join("lattice_end.mhd"))
+        .context("writing lattice_end.mhd")?;
+    crate::io::plot::write_run_plots(&session.series.rows, dir).context("writing plots")?;
+    record.timings.total_s = session.clock.wall_s();
+    record.status = "finished".into();
+    write_record(dir, record)
 }
 
 fn stop_requested(opts: &RunOptions) -> bool {
@@ -453,24 +410,18 @@ fn stop_requested(opts: &RunOptions) -> bool {
 }
 
 /// Records a run stopped after its checkpoint `path` as interrupted, and
-/// the error that says how to continue. `elapsed_s`: this process's wall time.
-fn interrupted(
-    mut p: Progress,
-    opts: &RunOptions,
-    path: &Path,
-    t_steps: Instant,
-    elapsed_s: f64,
-) -> anyhow::Error {
+/// the error that says how to continue.
+fn interrupted(mut p: Progress, opts: &RunOptions, path: &Path, t_steps: Instant) -> anyhow::Error {
     let dir = &opts.out_dir;
     p.record.status = "interrupted".into();
-    p.record.gpu_bytes = p.sim.state.gpu_bytes();
+    p.record.gpu_bytes = p.session.sim.state.gpu_bytes();
     p.record.timings.steps_s = t_steps.elapsed().as_secs_f64();
-    p.record.timings.total_s = p.elapsed_before_s + elapsed_s;
+    p.record.timings.total_s = p.session.clock.wall_s();
     if let Err(e) = write_record(dir, &p.record) {
         return e;
     }
     Interrupted {
-        day: p.sim.day(),
+        day: p.session.sim.day(),
         checkpoint: path.display().to_string(),
         run_dir: dir.display().to_string(),
     }
@@ -486,12 +437,11 @@ fn failed(
     opts: &RunOptions,
     error: anyhow::Error,
     t_steps: Instant,
-    elapsed_s: f64,
 ) -> anyhow::Error {
     let dir = &opts.out_dir;
     p.record.status = "failed".into();
     p.record.timings.steps_s = t_steps.elapsed().as_secs_f64();
-    p.record.timings.total_s = p.elapsed_before_s + elapsed_s;
+    p.record.timings.total_s = p.session.clock.wall_s();
     if let Err(e) = write_record(dir, &p.record) {
         return e;
     }
@@ -505,44 +455,30 @@ fn failed(
     ))
 }
 
-fn write_checkpoint(
-    ctx: &GpuContext,
-    p: &Progress,
-    opts: &RunOptions,
-    elapsed_s: f64,
-) -> Result<PathBuf> {
-    let dir = &opts.out_dir;
-    // The CSV was rewritten with every row up to this step just before.
-    let csv = dir.join("timeseries.csv");
-    let timeseries_csv =
-        std::fs::read_to_string(&csv).with_context(|| format!("reading {}", csv.display()))?;
+fn write_checkpoint(ctx: &GpuContext, p: &Progress, opts: &RunOptions) -> Result<PathBuf> {
     let run = RunProgress {
-        timeseries_csv,
-        last_morph_day: p.last_morph_day,
+        timeseries_csv: p.session.timeseries_csv()?,
+        last_morph_day: p.session.last_morph_day,
         lattice_origin: p.record.lattice.clone(),
         osteocytes_seeded: p.record.osteocytes_seeded,
         lattice_s: p.record.timings.lattice_s,
-        elapsed_s,
+        elapsed_s: p.session.clock.wall_s(),
         checkpoint_every_days: opts.checkpoint_every_days,
         frames_every_days: opts.frames_every_days,
     };
-    let ckpt = Checkpoint::capture(ctx, &p.sim, run);
-    let path = checkpoint::save(dir, &ckpt)?;
-    log::info!("checkpoint at day {}: {}", p.sim.day(), path.display());
+    let ckpt = Checkpoint::capture(ctx, &p.session.sim, run);
+    let path = checkpoint::save(&opts.out_dir, &ckpt)?;
+    log::info!(
+        "checkpoint at day {}: {}",
+        p.session.sim.day(),
+        path.display()
+    );
     Ok(path)
 }
 
 /// Rows of a `timeseries.csv`.
 pub fn rows_from_csv(text: &str) -> Result<Vec<Metrics>> {
     crate::sim::metrics::TimeSeries::parse_csv(text)
-}
-
-/// Says once, when the bone is gone, why morphometry cells are empty.
-fn warn_no_bone(day: f64) {
-    log::warn!(
-        "day {day}: no bone left; {} are undefined from here (empty cells in timeseries.csv)",
-        Morphometry::UNDEFINED_WITHOUT_BONE.join(", ")
-    );
 }
 
 fn write_record(dir: &Path, record: &RunRecord) -> Result<()> {

@@ -507,76 +507,105 @@ impl Simulation {
         let mut params = self.params(&regime);
         params.step = 0;
         let p = uniform_buffer(&ctx.device, "step params", &params);
-        let n = self.state.n_voxels;
+        let births = self.count_births(ctx, encoder(ctx), &p, true);
         let mut enc = encoder(ctx);
-        {
-            let f = &self.state.fields;
-            let [_, oc, ob] = &self.state.cells;
-            self.kernels.recruit.record_occupy(
-                ctx,
-                &mut enc,
-                &p,
-                &f.occupant,
-                &oc.buffer,
-                oc.len,
-                &ob.buffer,
-                ob.len,
-            );
-            let rf = RecruitFields {
-                mineral: &f.mineral,
-                sed: &f.sed,
-                rankl: &f.rankl,
-                sclerostin: &f.sclerostin,
-                coupling: &f.coupling,
-                occupant: &f.occupant,
-            };
-            self.kernels.recruit.record_initial_flags(
-                ctx,
-                &mut enc,
-                &p,
-                &rf,
-                &f.oc_flags,
-                &f.ob_flags,
-                n,
-            );
-            let t = &self.state.totals;
-            self.kernels.scan.record(
-                ctx,
-                &mut enc,
-                &f.oc_flags,
-                &f.oc_offsets,
-                n,
-                t,
-                total::OC_BIRTHS,
-            );
-            self.kernels.scan.record(
-                ctx,
-                &mut enc,
-                &f.ob_flags,
-                &f.ob_offsets,
-                n,
-                t,
-                total::OB_BIRTHS,
-            );
-        }
+        self.place_births(ctx, &mut enc, &p, births)?;
+        ctx.submit_and_wait(enc);
+        Ok(())
+    }
+
+    /// Step 5, first half: occupancy, birth flags on free surface voxels
+    /// (`initial`: at the basal steady-state densities of seeding) and their
+    /// scans into slots, recorded after what `enc` holds and submitted.
+    /// Returns the (osteoclast, osteoblast) births.
+    fn count_births(
+        &mut self,
+        ctx: &GpuContext,
+        mut enc: wgpu::CommandEncoder,
+        p: &wgpu::Buffer,
+        initial: bool,
+    ) -> (u32, u32) {
+        let n = self.state.n_voxels;
+        let f = &self.state.fields;
+        let [_, oc, ob] = &self.state.cells;
+        let recruit = &self.kernels.recruit;
+        recruit.record_occupy(
+            ctx,
+            &mut enc,
+            p,
+            &f.occupant,
+            (&oc.buffer, oc.len),
+            (&ob.buffer, ob.len),
+        );
+        let rf = RecruitFields {
+            mineral: &f.mineral,
+            sed: &f.sed,
+            rankl: &f.rankl,
+            sclerostin: &f.sclerostin,
+            coupling: &f.coupling,
+            occupant: &f.occupant,
+        };
+        recruit.record_flags(
+            ctx,
+            &mut enc,
+            p,
+            &rf,
+            (&f.oc_flags, &f.ob_flags),
+            n,
+            initial,
+        );
+        let t = &self.state.totals;
+        let scan = &mut self.kernels.scan;
+        scan.record(
+            ctx,
+            &mut enc,
+            &f.oc_flags,
+            &f.oc_offsets,
+            n,
+            t,
+            total::OC_BIRTHS,
+        );
+        scan.record(
+            ctx,
+            &mut enc,
+            &f.ob_flags,
+            &f.ob_offsets,
+            n,
+            t,
+            total::OB_BIRTHS,
+        );
         ctx.submit_and_wait(enc);
         let totals = self.read_totals(ctx);
-        let (n_oc, n_ob) = (
+        (
             totals[total::OC_BIRTHS as usize],
             totals[total::OB_BIRTHS as usize],
-        );
-        let mut enc = encoder(ctx);
-        self.state
-            .reserve(ctx, &mut enc, CellType::Osteoclast, n_oc)?;
-        self.state
-            .reserve(ctx, &mut enc, CellType::Osteoblast, n_ob)?;
+        )
+    }
+
+    /// Step 5, second half: births land after the live cells (the buffers
+    /// grow first if they would overflow) and take their voxels.
+    fn place_births(
+        &mut self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        p: &wgpu::Buffer,
+        (oc_births, ob_births): (u32, u32),
+    ) -> Result<()> {
+        let n = self.state.n_voxels;
+        for (kind, births) in [
+            (CellType::Osteoclast, oc_births),
+            (CellType::Osteoblast, ob_births),
+        ] {
+            let len = self.state.cell(kind).len;
+            self.state.reserve(ctx, enc, kind, len + births)?;
+        }
         {
             let f = &self.state.fields;
             let [_, oc, ob] = &self.state.cells;
             self.kernels.recruit.record_scatter(
                 ctx,
-                &mut enc,
-                &p,
+                enc,
+                p,
                 &f.occupant,
                 (&f.oc_flags, &f.ob_flags),
                 (&f.oc_offsets, &f.ob_offsets),
@@ -585,12 +614,11 @@ impl Simulation {
                 n,
             );
         }
-        ctx.submit_and_wait(enc);
         let [_, oc, ob] = &mut self.state.cells;
-        oc.len = n_oc;
-        oc.next_id = n_oc;
-        ob.len = n_ob;
-        ob.next_id = n_ob;
+        oc.len += oc_births;
+        oc.next_id += oc_births;
+        ob.len += ob_births;
+        ob.next_id += ob_births;
         Ok(())
     }
 
@@ -764,97 +792,11 @@ impl Simulation {
         let mut enc = encoder(ctx);
         // 3–4. Sensing and signals.
         self.record_sensing_and_signals(ctx, &mut enc, &p_a, sweeps, true);
-        // 5. Recruitment flags on free surface voxels, scanned into slots.
-        {
-            let f = &self.state.fields;
-            let [_, oc, ob] = &self.state.cells;
-            self.kernels.recruit.record_occupy(
-                ctx,
-                &mut enc,
-                &p_a,
-                &f.occupant,
-                &oc.buffer,
-                oc.len,
-                &ob.buffer,
-                ob.len,
-            );
-            let rf = RecruitFields {
-                mineral: &f.mineral,
-                sed: &f.sed,
-                rankl: &f.rankl,
-                sclerostin: &f.sclerostin,
-                coupling: &f.coupling,
-                occupant: &f.occupant,
-            };
-            self.kernels.recruit.record_flags(
-                ctx,
-                &mut enc,
-                &p_a,
-                &rf,
-                &f.oc_flags,
-                &f.ob_flags,
-                n,
-            );
-        }
-        {
-            let f = &self.state.fields;
-            let t = &self.state.totals;
-            self.kernels.scan.record(
-                ctx,
-                &mut enc,
-                &f.oc_flags,
-                &f.oc_offsets,
-                n,
-                t,
-                total::OC_BIRTHS,
-            );
-            self.kernels.scan.record(
-                ctx,
-                &mut enc,
-                &f.ob_flags,
-                &f.ob_offsets,
-                n,
-                t,
-                total::OB_BIRTHS,
-            );
-        }
-        ctx.submit_and_wait(enc);
-        let totals = self.read_totals(ctx);
-        let (oc_births, ob_births) = (
-            totals[total::OC_BIRTHS as usize],
-            totals[total::OB_BIRTHS as usize],
-        );
-
-        // Births land after the live cells: grow first if they would overflow.
+        // 5. Recruitment flags on free surface voxels, scanned into slots;
+        // births placed.
+        let births = self.count_births(ctx, enc, &p_a, false);
         let mut enc = encoder(ctx);
-        let oc_len = self.state.cell(CellType::Osteoclast).len;
-        let ob_len = self.state.cell(CellType::Osteoblast).len;
-        self.state
-            .reserve(ctx, &mut enc, CellType::Osteoclast, oc_len + oc_births)?;
-        self.state
-            .reserve(ctx, &mut enc, CellType::Osteoblast, ob_len + ob_births)?;
-        {
-            let f = &self.state.fields;
-            let [_, oc, ob] = &self.state.cells;
-            self.kernels.recruit.record_scatter(
-                ctx,
-                &mut enc,
-                &p_a,
-                &f.occupant,
-                (&f.oc_flags, &f.ob_flags),
-                (&f.oc_offsets, &f.ob_offsets),
-                &oc.buffer,
-                &ob.buffer,
-                n,
-            );
-        }
-        {
-            let [_, oc, ob] = &mut self.state.cells;
-            oc.len += oc_births;
-            oc.next_id += oc_births;
-            ob.len += ob_births;
-            ob.next_id += ob_births;
-        }
+        self.place_births(ctx, &mut enc, &p_a, births)?;
         let params_b = self.params(&regime);
         let p_b = uniform_buffer(&ctx.device, "step params", &params_b);
         {
@@ -878,10 +820,8 @@ impl Simulation {
                 &mut enc,
                 &p_b,
                 &f.occupant,
-                &oc.buffer,
-                oc.len,
-                &ob.buffer,
-                ob.len,
+                (&oc.buffer, oc.len),
+                (&ob.buffer, ob.len),
             );
             self.kernels.remodel.record(
                 ctx,

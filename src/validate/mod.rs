@@ -16,11 +16,11 @@ use crate::cells::agents::{Agent, STATE_ALIVE, STATE_APOPTOTIC};
 use crate::gpu::GpuContext;
 use crate::io::write_atomic_bytes;
 use crate::lattice::{self, BONE_THRESHOLD, Lattice};
-use crate::morph::Morphometry;
+use crate::morph::{Morphometry, ThicknessConvention};
 use crate::scene::{self, Scene};
 use crate::sim::checkpoint::{Checkpoint, RunProgress};
-use crate::sim::metrics::{Metrics, TimeSeries, lattice_morphometry, unmeasured};
-use crate::sim::{Simulation, StepReport};
+use crate::sim::metrics::{Metrics, TimeSeries, unmeasured};
+use crate::sim::{Clock, MorphSchedule, Session, Simulation, StepReport};
 
 pub use rows::{Band, RowResult, evaluate, markdown};
 
@@ -344,21 +344,23 @@ fn run_scenario(
     spun_up: &mut SpunUp,
 ) -> Result<ScenarioRun> {
     let t0 = Instant::now();
-    let mut sim = start(ctx, scene, spun_up)?;
+    let sim = start(ctx, scene, spun_up)?;
     // Day 0 is after the spin-up, if the scene has one.
-    let morph_start = lattice_morphometry(&sim.read_lattice(ctx));
-    let mut reports = vec![sim.measure(ctx)];
+    let schedule = MorphSchedule::ends_only(ThicknessConvention::default());
+    let mut session = Session::begin(ctx, sim, schedule, Clock::since(t0));
+    let morph_start = session.morph;
+    let mut reports = vec![session.last_report];
     let mut probe = ProximitySums::default();
     for step in 1..=scene.steps() {
-        let r = sim
-            .advance(ctx)
+        let r = session
+            .step(ctx)
             .with_context(|| format!("{} step {step}", scenario.name()))?;
         reports.push(r);
         if scenario.probes_recruitment() && PROBE_DAYS.contains(&(r.day.round() as u32)) {
-            probe.sample(ctx, &sim);
+            probe.sample(ctx, &session.sim);
         }
     }
-    let morph_end = lattice_morphometry(&sim.read_lattice(ctx));
+    let morph_end = session.morph;
     Ok(ScenarioRun {
         scenario,
         seed: scene.seed,
