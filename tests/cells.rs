@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 
 use trabecula::cells::CellType;
-use trabecula::cells::agents::{Agent, NO_TARGET, STATE_ALIVE, STATE_DEAD};
+use trabecula::cells::agents::{Agent, NO_TARGET, STATE_ALIVE, STATE_APOPTOTIC, STATE_DEAD};
 use trabecula::cells::{
     StepParams, compact::Compact, recruit::Recruit, recruit::RecruitFields, remodel::Remodel,
 };
@@ -785,6 +785,62 @@ fn unloading_kills_osteocytes_then_recruits_osteoclasts_then_loses_bone() {
     assert!(
         at(60).mean_sclerostin > at(15).mean_sclerostin,
         "sclerostin rises under disuse"
+    );
+}
+
+/// The census on the GPU counts what a CPU reading of the agents finds, by
+/// the rules of `agents.wgsl`: a precursor (negative age) is not an
+/// osteoclast yet; a live osteocyte senses disuse when its activity is positive.
+#[test]
+fn day_census_counts_what_the_agents_hold() {
+    let ctx = common::gpu();
+    // Unloaded from day 3: disuse, apoptosis and precursors all present.
+    let scene = small_scene(&["loading.phases=[{days=3, gravity=1.0}, {days=20, gravity=0.0}]"]);
+    let lat = lattice_for(&ctx, &scene);
+    let mut sim = uniform_sed_sim(&ctx, &scene, &lat, 64);
+    let mut seen = [0u32; 3];
+    for day in 0..=12 {
+        if day > 0 {
+            sim.advance(&ctx).unwrap();
+        }
+        let r = sim.measure(&ctx);
+        let ocy = sim.read_agents(&ctx, CellType::Osteocyte);
+        let oc = sim.read_agents(&ctx, CellType::Osteoclast);
+        let ob = sim.read_agents(&ctx, CellType::Osteoblast);
+        let state = |cells: &[Agent], s: u32| cells.iter().filter(|a| a.state == s).count() as u32;
+        let disuse = ocy
+            .iter()
+            .filter(|a| a.state == STATE_ALIVE && a.activity > 0.0)
+            .count() as u32;
+        let osteoclasts = oc
+            .iter()
+            .filter(|a| a.state != STATE_DEAD && a.age_days >= 0.0)
+            .count() as u32;
+        let cpu = (
+            state(&ocy, STATE_ALIVE),
+            state(&ocy, STATE_APOPTOTIC),
+            disuse,
+            osteoclasts,
+            state(&ob, STATE_ALIVE),
+        );
+        let gpu = (
+            r.osteocytes_alive,
+            r.osteocytes_apoptotic,
+            r.osteocytes_disuse,
+            r.osteoclasts,
+            r.osteoblasts,
+        );
+        assert_eq!(
+            gpu, cpu,
+            "day {day}: (alive, apoptotic, disuse, osteoclasts, osteoblasts)"
+        );
+        seen[0] += disuse;
+        seen[1] += state(&ocy, STATE_APOPTOTIC);
+        seen[2] += oc.len() as u32 - osteoclasts;
+    }
+    assert!(
+        seen.iter().all(|&n| n > 0),
+        "disuse, apoptotic and precursor cells all met: {seen:?}"
     );
 }
 

@@ -1,7 +1,8 @@
 // Fate at the end of a step: ageing and death of osteoclasts (lifespan),
 // osteoblasts (lifespan; a fraction embed as osteocytes in bone), and the
 // survival flags and state counts every agent type feeds to compaction.
-// One invocation per cell.
+// One invocation per cell. The `census_*` entry points count the same
+// states without changing any cell (day 0, before any fate has run).
 
 #import common/lattice
 #import common/rng
@@ -15,15 +16,46 @@
 // counts: slots COUNT_* of common/constants; embeddings are the scan total of `embed`.
 @group(0) @binding(5) var<storage, read_write> counts: array<atomic<u32>>;
 
+fn count_osteocyte(a: Agent) {
+    if a.state == STATE_ALIVE { atomicAdd(&counts[COUNT_OSTEOCYTES_ALIVE], 1u); }
+    if senses_disuse(a) { atomicAdd(&counts[COUNT_OSTEOCYTES_DISUSE], 1u); }
+    if a.state == STATE_APOPTOTIC { atomicAdd(&counts[COUNT_OSTEOCYTES_APOPTOTIC], 1u); }
+}
+
+fn count_osteoclast(a: Agent) {
+    // Precursors (negative age) are not osteoclasts yet.
+    if a.state != STATE_DEAD && !is_precursor(a) { atomicAdd(&counts[COUNT_OSTEOCLASTS], 1u); }
+}
+
+fn count_osteoblast(a: Agent) {
+    if a.state == STATE_ALIVE { atomicAdd(&counts[COUNT_OSTEOBLASTS], 1u); }
+}
+
+@compute @workgroup_size(WG)
+fn census_osteocytes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let k = invocation_id(gid, nwg);
+    if k < P.n_osteocytes { count_osteocyte(cells[k]); }
+}
+
+@compute @workgroup_size(WG)
+fn census_osteoclasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let k = invocation_id(gid, nwg);
+    if k < P.n_osteoclasts { count_osteoclast(cells[k]); }
+}
+
+@compute @workgroup_size(WG)
+fn census_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let k = invocation_id(gid, nwg);
+    if k < P.n_osteoblasts { count_osteoblast(cells[k]); }
+}
+
 @compute @workgroup_size(WG)
 fn fate_osteocytes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let k = invocation_id(gid, nwg);
     if k >= P.n_osteocytes { return; }
     let s = cells[k].state;
     alive[k] = select(1u, 0u, s == STATE_DEAD);
-    if s == STATE_ALIVE { atomicAdd(&counts[COUNT_OSTEOCYTES_ALIVE], 1u); }
-    if senses_disuse(cells[k]) { atomicAdd(&counts[COUNT_OSTEOCYTES_DISUSE], 1u); }
-    if s == STATE_APOPTOTIC { atomicAdd(&counts[COUNT_OSTEOCYTES_APOPTOTIC], 1u); }
+    count_osteocyte(cells[k]);
 }
 
 @compute @workgroup_size(WG)
@@ -37,8 +69,7 @@ fn fate_osteoclasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
         cells[k] = a;
     }
     alive[k] = select(1u, 0u, a.state == STATE_DEAD);
-    // Precursors (negative age) are not osteoclasts yet.
-    if a.state != STATE_DEAD && !is_precursor(a) { atomicAdd(&counts[COUNT_OSTEOCLASTS], 1u); }
+    count_osteoclast(a);
 }
 
 @compute @workgroup_size(WG)
@@ -72,5 +103,5 @@ fn fate_osteoblasts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     }
     alive[k] = select(0u, 1u, a.state == STATE_ALIVE);
     embed[k] = select(0u, 1u, a.state == STATE_EMBED);
-    if a.state == STATE_ALIVE { atomicAdd(&counts[COUNT_OSTEOBLASTS], 1u); }
+    count_osteoblast(a);
 }

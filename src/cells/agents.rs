@@ -15,20 +15,6 @@ crate::gpu_struct! {
     }
 }
 
-impl Agent {
-    /// An osteoclast still differentiating (as `is_precursor` in
-    /// `agents.wgsl`): it neither resorbs, moves nor counts.
-    pub fn is_precursor(&self) -> bool {
-        self.age_days < 0.0
-    }
-
-    /// A live osteocyte whose last sensing read disuse (as `senses_disuse`
-    /// in `agents.wgsl`).
-    pub fn senses_disuse(&self) -> bool {
-        self.state == STATE_ALIVE && self.activity > 0.0
-    }
-}
-
 pub const STATE_ALIVE: u32 = 0;
 pub const STATE_APOPTOTIC: u32 = 1;
 pub const STATE_DEAD: u32 = 2;

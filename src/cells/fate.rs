@@ -19,6 +19,8 @@ pub struct Fate {
     pub osteocytes: Kernel,
     pub osteoclasts: Kernel,
     pub osteoblasts: Kernel,
+    /// Counts without fate, by type (osteocytes, osteoclasts, osteoblasts).
+    pub census: [Kernel; 3],
 }
 
 const FILE: &str = "cells/fate";
@@ -29,7 +31,33 @@ impl Fate {
             osteocytes: kernel(ctx, FILE, "fate_osteocytes", wg)?,
             osteoclasts: kernel(ctx, FILE, "fate_osteoclasts", wg)?,
             osteoblasts: kernel(ctx, FILE, "fate_osteoblasts", wg)?,
+            census: [
+                kernel(ctx, FILE, "census_osteocytes", wg)?,
+                kernel(ctx, FILE, "census_osteoclasts", wg)?,
+                kernel(ctx, FILE, "census_osteoblasts", wg)?,
+            ],
         })
+    }
+
+    /// The counts fate keeps, of the cells as they are: (buffer, live
+    /// count) by type; `counts` must be cleared by the caller.
+    pub fn record_census(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        p: &wgpu::Buffer,
+        counts: &wgpu::Buffer,
+        cells: [(&wgpu::Buffer, u32); 3],
+    ) {
+        for (kernel, (buffer, n)) in self.census.iter().zip(cells) {
+            record(
+                ctx,
+                enc,
+                kernel,
+                &[("P", p), ("cells", buffer), ("counts", counts)],
+                n,
+            );
+        }
     }
 
     /// Fate of all three types; `counts` must be cleared by the caller.

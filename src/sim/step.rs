@@ -991,23 +991,7 @@ impl Simulation {
         self.record_metrics(ctx, &mut enc, &p);
         ctx.submit_and_wait(enc);
         let sums: Vec<f32> = read_buffer(&ctx.device, &ctx.queue, &self.state.sums, 0, sum::LEN);
-        // Counted as `fate` counts: precursors are not osteoclasts yet, and
-        // after a spin-up some osteocytes are apoptotic.
-        use crate::cells::agents::{STATE_ALIVE, STATE_APOPTOTIC};
-        let state_count = |cells: &[crate::cells::Agent], state: u32| {
-            cells.iter().filter(|a| a.state == state).count() as u32
-        };
-        let osteocytes = self.read_agents(ctx, CellType::Osteocyte);
-        let osteoclasts = self.read_agents(ctx, CellType::Osteoclast);
-        let osteoblasts = self.read_agents(ctx, CellType::Osteoblast);
-        let mut counts = [0u32; fate::COUNTS];
-        counts[fate::COUNT_OSTEOCYTES_ALIVE] = state_count(&osteocytes, STATE_ALIVE);
-        counts[fate::COUNT_OSTEOCYTES_APOPTOTIC] = state_count(&osteocytes, STATE_APOPTOTIC);
-        counts[fate::COUNT_OSTEOCYTES_DISUSE] =
-            osteocytes.iter().filter(|a| a.senses_disuse()).count() as u32;
-        counts[fate::COUNT_OSTEOCLASTS] =
-            osteoclasts.iter().filter(|a| !a.is_precursor()).count() as u32;
-        counts[fate::COUNT_OSTEOBLASTS] = state_count(&osteoblasts, STATE_ALIVE);
+        let counts = self.census(ctx, &p);
         let mut report = self.report(&regime, &params, &sums, &counts);
         if let (0, Mechanics::Fe(fe)) = (self.step, &self.mechanics) {
             report.solve = Some(fe.last);
@@ -1016,6 +1000,34 @@ impl Simulation {
             report.body = self.systemic.as_ref().map(Systemic::at_rest);
         }
         report
+    }
+
+    /// The state counts of the cells as they are, counted on the GPU as
+    /// `fate` counts them (precursors are not osteoclasts yet; after a
+    /// spin-up some osteocytes are apoptotic).
+    fn census(&self, ctx: &GpuContext, p: &wgpu::Buffer) -> Vec<u32> {
+        let mut enc = encoder(ctx);
+        enc.clear_buffer(&self.state.counts, 0, None);
+        let [ocy, oc, ob] = &self.state.cells;
+        self.kernels.fate.record_census(
+            ctx,
+            &mut enc,
+            p,
+            &self.state.counts,
+            [
+                (&ocy.buffer, ocy.len),
+                (&oc.buffer, oc.len),
+                (&ob.buffer, ob.len),
+            ],
+        );
+        ctx.submit_and_wait(enc);
+        read_buffer(
+            &ctx.device,
+            &ctx.queue,
+            &self.state.counts,
+            0,
+            fate::COUNTS as u64,
+        )
     }
 
     fn record_metrics(
