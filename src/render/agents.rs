@@ -5,7 +5,9 @@
 use anyhow::Result;
 use wgpu::util::DeviceExt;
 
-use super::{DEPTH_FORMAT, buffer_entry, shader_module};
+use super::{
+    bind_in_order, buffer_entry, colour_target, depth_state, pass_pipeline, shader_module,
+};
 
 /// Sprite colours (linear RGB) in legend order: live osteocyte, apoptotic
 /// osteocyte, osteoclast, osteoblast: green, magenta, red, blue. The
@@ -51,60 +53,29 @@ impl AgentPass {
         let module = shader_module(device, "render/agents")?;
         let vs = wgpu::ShaderStages::VERTEX;
         let vf = wgpu::ShaderStages::VERTEX_FRAGMENT;
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("render/agents"),
-            entries: &[
+        // The x-ray variant draws through the bone, blended, leaving depth alone.
+        let (layout, mut pipelines) = pass_pipeline(
+            device,
+            "render/agents",
+            &module,
+            &[
                 buffer_entry(0, vf, wgpu::BufferBindingType::Uniform),
                 buffer_entry(1, vs, wgpu::BufferBindingType::Storage { read_only: true }),
                 buffer_entry(2, vs, wgpu::BufferBindingType::Uniform),
             ],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("render/agents"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let make = |xray: bool| {
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some(if xray {
-                    "render/agents x-ray"
-                } else {
-                    "render/agents"
-                }),
-                layout: Some(&pipeline_layout),
-                vertex: wgpu::VertexState {
-                    module: &module,
-                    entry_point: Some("vs_main"),
-                    compilation_options: Default::default(),
-                    buffers: &[],
-                },
-                primitive: wgpu::PrimitiveState::default(),
-                depth_stencil: Some(wgpu::DepthStencilState {
-                    format: DEPTH_FORMAT,
-                    depth_write_enabled: Some(!xray),
-                    depth_compare: Some(if xray {
-                        wgpu::CompareFunction::Always
-                    } else {
-                        wgpu::CompareFunction::LessEqual
-                    }),
-                    stencil: Default::default(),
-                    bias: Default::default(),
-                }),
-                multisample: Default::default(),
-                fragment: Some(wgpu::FragmentState {
-                    module: &module,
-                    entry_point: Some("fs_main"),
-                    compilation_options: Default::default(),
-                    targets: &[Some(wgpu::ColorTargetState {
-                        format,
-                        blend: xray.then_some(wgpu::BlendState::ALPHA_BLENDING),
-                        write_mask: wgpu::ColorWrites::ALL,
-                    })],
-                }),
-                multiview_mask: None,
-                cache: None,
-            })
-        };
+            &[
+                (
+                    Some(depth_state(true, wgpu::CompareFunction::LessEqual)),
+                    colour_target(format, None),
+                ),
+                (
+                    Some(depth_state(false, wgpu::CompareFunction::Always)),
+                    colour_target(format, Some(wgpu::BlendState::ALPHA_BLENDING)),
+                ),
+            ],
+        );
+        let pipeline_xray = pipelines.pop().expect("two variants");
+        let pipeline = pipelines.pop().expect("two variants");
         let sprite = |kind: u32, xray: u32| {
             device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("render/agents sprites"),
@@ -119,8 +90,8 @@ impl AgentPass {
             })
         };
         Ok(Self {
-            pipeline: make(false),
-            pipeline_xray: make(true),
+            pipeline,
+            pipeline_xray,
             layout,
             sprites: [0, 1].map(|x| [0, 1, 2].map(|k| sprite(k, x))),
         })
@@ -136,24 +107,16 @@ impl AgentPass {
         kind: usize,
         xray: bool,
     ) -> wgpu::BindGroup {
-        device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("render/agents"),
-            layout: &self.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: view.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: agents.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: self.sprites[xray as usize][kind].as_entire_binding(),
-                },
+        bind_in_order(
+            device,
+            "render/agents",
+            &self.layout,
+            &[
+                view.as_entire_binding(),
+                agents.as_entire_binding(),
+                self.sprites[xray as usize][kind].as_entire_binding(),
             ],
-        })
+        )
     }
 
     /// Records `count` sprites (6 vertices each, one instance per agent).

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use super::shader_module;
+use super::{bind_in_order, colour_target, pass_pipeline, shader_module};
 
 pub struct Blit {
     pub pipeline: wgpu::RenderPipeline,
@@ -16,9 +16,11 @@ impl Blit {
     pub fn new(device: &wgpu::Device, format: wgpu::TextureFormat) -> Result<Self> {
         let module = shader_module(device, "render/blit")?;
         let frag = wgpu::ShaderStages::FRAGMENT;
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("render/blit"),
-            entries: &[
+        let (layout, mut pipelines) = pass_pipeline(
+            device,
+            "render/blit",
+            &module,
+            &[
                 wgpu::BindGroupLayoutEntry {
                     binding: 0,
                     visibility: frag,
@@ -36,37 +38,9 @@ impl Blit {
                     count: None,
                 },
             ],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("render/blit"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("render/blit"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs_main"),
-                compilation_options: Default::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: Default::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs_main"),
-                compilation_options: Default::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+            &[(None, colour_target(format, None))],
+        );
+        let pipeline = pipelines.remove(0);
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("render/blit"),
             mag_filter: wgpu::FilterMode::Linear,
@@ -89,20 +63,15 @@ impl Blit {
         target: &wgpu::TextureView,
         viewport: super::Viewport,
     ) {
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("render/blit"),
-            layout: &self.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(source),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::Sampler(&self.sampler),
-                },
+        let bind_group = bind_in_order(
+            device,
+            "render/blit",
+            &self.layout,
+            &[
+                wgpu::BindingResource::TextureView(source),
+                wgpu::BindingResource::Sampler(&self.sampler),
             ],
-        });
+        );
         let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("render/blit"),
             color_attachments: &[Some(wgpu::RenderPassColorAttachment {

@@ -4,7 +4,9 @@
 
 use anyhow::Result;
 
-use super::{DEPTH_FORMAT, buffer_entry, shader_module};
+use super::{
+    bind_in_order, buffer_entry, colour_target, depth_state, pass_pipeline, shader_module,
+};
 
 /// The bone pipeline and its bind-group layout.
 pub struct BonePass {
@@ -16,64 +18,24 @@ impl BonePass {
     pub fn new(device: &wgpu::Device, format: wgpu::TextureFormat) -> Result<Self> {
         let module = shader_module(device, "render/bone")?;
         let frag = wgpu::ShaderStages::FRAGMENT;
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("render/bone"),
-            entries: &[
+        let read = wgpu::BufferBindingType::Storage { read_only: true };
+        let (layout, mut pipelines) = pass_pipeline(
+            device,
+            "render/bone",
+            &module,
+            &[
                 buffer_entry(0, frag, wgpu::BufferBindingType::Uniform),
-                buffer_entry(
-                    1,
-                    frag,
-                    wgpu::BufferBindingType::Storage { read_only: true },
-                ),
-                buffer_entry(
-                    2,
-                    frag,
-                    wgpu::BufferBindingType::Storage { read_only: true },
-                ),
-                buffer_entry(
-                    3,
-                    frag,
-                    wgpu::BufferBindingType::Storage { read_only: true },
-                ),
+                buffer_entry(1, frag, read),
+                buffer_entry(2, frag, read),
+                buffer_entry(3, frag, read),
             ],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("render/bone"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("render/bone"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs_main"),
-                compilation_options: Default::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: Some(wgpu::DepthStencilState {
-                format: DEPTH_FORMAT,
-                depth_write_enabled: Some(true),
-                // Every pixel writes: the pass fills the depth buffer.
-                depth_compare: Some(wgpu::CompareFunction::Always),
-                stencil: Default::default(),
-                bias: Default::default(),
-            }),
-            multisample: Default::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs_main"),
-                compilation_options: Default::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+            // Every pixel writes: the pass fills the depth buffer.
+            &[(
+                Some(depth_state(true, wgpu::CompareFunction::Always)),
+                colour_target(format, None),
+            )],
+        );
+        let pipeline = pipelines.remove(0);
         Ok(Self { pipeline, layout })
     }
 
@@ -86,28 +48,17 @@ impl BonePass {
         sed: &wgpu::Buffer,
         slice_field: &wgpu::Buffer,
     ) -> wgpu::BindGroup {
-        device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("render/bone"),
-            layout: &self.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: view.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: mineral.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: sed.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: slice_field.as_entire_binding(),
-                },
+        bind_in_order(
+            device,
+            "render/bone",
+            &self.layout,
+            &[
+                view.as_entire_binding(),
+                mineral.as_entire_binding(),
+                sed.as_entire_binding(),
+                slice_field.as_entire_binding(),
             ],
-        })
+        )
     }
 
     /// Records the full-screen triangle.
