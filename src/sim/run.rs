@@ -98,6 +98,43 @@ pub struct RunRecord {
     pub status: String,
 }
 
+impl RunRecord {
+    /// The record of a run of `scene` on `ctx`'s adapter whose lattice was
+    /// made as `lattice` says (a [`crate::lattice::LatticeOrigin`]) in `lattice_s`.
+    pub fn new(
+        ctx: &GpuContext,
+        scene: &Scene,
+        command_line: Vec<String>,
+        lattice: serde_json::Value,
+        lattice_s: f64,
+    ) -> Self {
+        Self {
+            program: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            command_line,
+            scene: scene.clone(),
+            seed: scene.seed,
+            adapter: ctx.summary.clone(),
+            lattice,
+            thickness_convention: scene.outputs.thickness_convention,
+            thickness_convention_description: scene
+                .outputs
+                .thickness_convention
+                .description()
+                .into(),
+            steps: scene.steps(),
+            osteocytes_seeded: 0,
+            gpu_bytes: 0,
+            timings: Timings {
+                lattice_s,
+                ..Default::default()
+            },
+            resumed_from_day: None,
+            status: "running".into(),
+        }
+    }
+}
+
 /// The outcome of a run.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
@@ -130,29 +167,16 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
     let (lat, origin) =
         lattice::from_scene_with_stop(ctx, scene, stop).context("building the lattice")?;
     let lattice_s = t0.elapsed().as_secs_f64();
-    let mut record = RunRecord {
-        program: env!("CARGO_PKG_NAME").into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        command_line: opts.command_line.clone(),
-        scene: scene.clone(),
-        seed: scene.seed,
-        adapter: ctx.summary.clone(),
-        lattice: serde_json::to_value(&origin)?,
-        thickness_convention: scene.outputs.thickness_convention,
-        thickness_convention_description: scene.outputs.thickness_convention.description().into(),
-        steps: scene.steps(),
-        osteocytes_seeded: 0,
-        gpu_bytes: 0,
-        timings: Timings {
-            lattice_s,
-            ..Default::default()
-        },
-        resumed_from_day: None,
-        status: "running".into(),
-    };
+    let mut record = RunRecord::new(
+        ctx,
+        scene,
+        opts.command_line.clone(),
+        serde_json::to_value(&origin)?,
+        lattice_s,
+    );
     write_record(&opts.out_dir, &record)?;
 
-    let sim = match Simulation::new_with_stop(ctx, scene, &lat, checkpoint::WORKGROUP, stop) {
+    let sim = match new_simulation(ctx, scene, &lat, stop) {
         Ok(sim) => sim,
         Err(e) => {
             if e.downcast_ref::<StoppedInSetup>().is_some() {
@@ -194,6 +218,43 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
         record,
     };
     drive(ctx, progress, opts)
+}
+
+/// The simulation of `scene` on `lattice` as a run makes it (its
+/// workgroup size fixed, so checkpoints restore on any adapter), spun up
+/// if the scene asks; gives up once `stop` is requested.
+pub fn new_simulation(
+    ctx: &GpuContext,
+    scene: &Scene,
+    lattice: &lattice::Lattice,
+    stop: Stop<'_>,
+) -> Result<Simulation> {
+    Simulation::new_with_stop(ctx, scene, lattice, checkpoint::WORKGROUP, stop)
+}
+
+/// A run folder of `session` as it stands, as `trabecula run` leaves one:
+/// `lattice_start.mhd` (day 0), `timeseries.csv`, `lattice_end.mhd` (now),
+/// `plots/*.png` and `run.json` (`finished` at the scene's last day, else
+/// `partial`).
+pub fn write_run_folder(
+    ctx: &GpuContext,
+    session: &Session,
+    lattice_start: &lattice::Lattice,
+    record: &mut RunRecord,
+    dir: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    lattice_start
+        .to_volume()
+        .write(&dir.join("lattice_start.mhd"))
+        .context("writing lattice_start.mhd")?;
+    session.series.write_csv(&dir.join("timeseries.csv"))?;
+    write_final_outputs(ctx, session, dir, record)?;
+    if !session.finished() {
+        record.status = "partial".into();
+        write_record(dir, record)?;
+    }
+    Ok(())
 }
 
 /// Continues the run in `opts.out_dir` from its newest checkpoint, to the
@@ -255,24 +316,15 @@ pub fn resume_run(ctx: &GpuContext, days: Option<u32>, opts: &RunOptions) -> Res
         f.resume_at(h.day);
     }
     let record = RunRecord {
-        program: env!("CARGO_PKG_NAME").into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        command_line: opts.command_line.clone(),
-        scene: scene.clone(),
-        seed: scene.seed,
-        adapter: ctx.summary.clone(),
-        lattice: h.run.lattice_origin.clone(),
-        thickness_convention: scene.outputs.thickness_convention,
-        thickness_convention_description: scene.outputs.thickness_convention.description().into(),
-        steps: scene.steps(),
         osteocytes_seeded: h.run.osteocytes_seeded,
-        gpu_bytes: 0,
-        timings: Timings {
-            lattice_s: h.run.lattice_s,
-            ..Default::default()
-        },
         resumed_from_day: Some(h.day),
-        status: "running".into(),
+        ..RunRecord::new(
+            ctx,
+            &scene,
+            opts.command_line.clone(),
+            h.run.lattice_origin.clone(),
+            h.run.lattice_s,
+        )
     };
     write_record(dir, &record)?;
     let progress = Progress {
@@ -456,24 +508,25 @@ fn failed(
 }
 
 fn write_checkpoint(ctx: &GpuContext, p: &Progress, opts: &RunOptions) -> Result<PathBuf> {
-    let run = RunProgress {
-        timeseries_csv: p.session.timeseries_csv()?,
-        last_morph_day: p.session.last_morph_day,
-        lattice_origin: p.record.lattice.clone(),
-        osteocytes_seeded: p.record.osteocytes_seeded,
-        lattice_s: p.record.timings.lattice_s,
-        elapsed_s: p.session.clock.wall_s(),
-        checkpoint_every_days: opts.checkpoint_every_days,
-        frames_every_days: opts.frames_every_days,
-    };
+    let run = run_progress(&p.session, &p.record, opts)?;
     let ckpt = Checkpoint::capture(ctx, &p.session.sim, run);
     let path = checkpoint::save(&opts.out_dir, &ckpt)?;
-    log::info!(
-        "checkpoint at day {}: {}",
-        p.session.sim.day(),
-        path.display()
-    );
+    log::info!("checkpoint at day {}: {}", p.session.sim.day(), path.display());
     Ok(path)
+}
+
+/// What a checkpoint keeps of the run around `session`, beside its state.
+pub fn run_progress(session: &Session, record: &RunRecord, opts: &RunOptions) -> Result<RunProgress> {
+    Ok(RunProgress {
+        timeseries_csv: session.timeseries_csv()?,
+        last_morph_day: session.last_morph_day,
+        lattice_origin: record.lattice.clone(),
+        osteocytes_seeded: record.osteocytes_seeded,
+        lattice_s: record.timings.lattice_s,
+        elapsed_s: session.clock.wall_s(),
+        checkpoint_every_days: opts.checkpoint_every_days,
+        frames_every_days: opts.frames_every_days,
+    })
 }
 
 /// Rows of a `timeseries.csv`.
