@@ -12,7 +12,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use trabecula::gpu::{GpuContext, GpuError};
 use trabecula::io::mhd::Volume;
 use trabecula::lattice::Lattice;
-use trabecula::morph::{Morphometry, ThicknessConvention};
+use trabecula::morph::{MorphReport, Morphometry, ThicknessConvention};
 use trabecula::scene::{self, SceneError};
 use trabecula::sim::{Interrupted, RunOptions, resume_run, run_scene};
 use trabecula::stop::StoppedInSetup;
@@ -501,13 +501,6 @@ fn resume(
 
 /// `trabecula morph --json`: the indices and the thickness convention of
 /// Tb.Th and Tb.Sp.
-#[derive(serde::Serialize)]
-struct MorphReport {
-    #[serde(flatten)]
-    morphometry: Morphometry,
-    thickness_convention: ThicknessConvention,
-    thickness_convention_description: &'static str,
-}
 
 fn morph(
     path: &Path,
@@ -545,11 +538,7 @@ fn morph(
     }
     let text = defined_or_undefined;
     if json {
-        let report = MorphReport {
-            morphometry: m,
-            thickness_convention: convention,
-            thickness_convention_description: convention.description(),
-        };
+        let report = MorphReport::new(m, convention);
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(

@@ -21,6 +21,16 @@ pub struct MechArgs {
     /// values are mineral fractions clamped to [0, 1] (bone where ≥ 0.5).
     #[arg(long)]
     pub threshold: Option<f64>,
+    #[command(flatten)]
+    pub test: Compression,
+    /// Output folder.
+    #[arg(long, default_value = "mech-out")]
+    pub out: PathBuf,
+}
+
+/// A uniaxial compression test of a lattice and how it is solved.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Compression {
     /// Apparent compressive strain along z.
     #[arg(long, default_value_t = 0.01)]
     pub strain: f64,
@@ -45,9 +55,57 @@ pub struct MechArgs {
     /// Side faces confined (u_x = 0 on x faces, u_y = 0 on y faces).
     #[arg(long)]
     pub confined: bool,
-    /// Output folder.
-    #[arg(long, default_value = "mech-out")]
-    pub out: PathBuf,
+}
+
+impl Default for Compression {
+    /// The command line's defaults.
+    fn default() -> Self {
+        Self {
+            strain: 0.01,
+            young_mpa: 15_000.0,
+            poisson: 0.3,
+            exponent: 2.0,
+            tol: 1e-6,
+            max_iter: 20_000,
+            preconditioner: Preconditioner::Multigrid,
+            confined: false,
+        }
+    }
+}
+
+/// A solved compression test: the solve's record and its fields (x fastest).
+pub struct Compressed {
+    pub result: super::MechResult,
+    /// Strain energy density, MPa.
+    pub sed_mpa: Vec<f32>,
+    /// Displacement magnitude, mm.
+    pub displacement_mm: Vec<f32>,
+}
+
+impl Compression {
+    /// Solves the test on `lattice` (its mineral fractions give the moduli).
+    pub fn solve(&self, ctx: &GpuContext, lattice: &Lattice) -> Result<Compressed> {
+        let params = MechParams {
+            e_tissue_mpa: self.young_mpa,
+            poisson: self.poisson,
+            exponent: self.exponent,
+            tol: self.tol,
+            max_iter: self.max_iter,
+            preconditioner: self.preconditioner,
+            load: LoadCase::CompressionZ {
+                strain: self.strain,
+                confined: self.confined,
+            },
+            ..MechParams::default()
+        };
+        let mut solver = MechSolver::new(ctx, lattice.dims, lattice.voxel_size_um, params)?;
+        let result = solver.solve(ctx, &lattice.mineral, false)?;
+        Ok(Compressed {
+            result,
+            sed_mpa: solver.read_sed(ctx),
+            displacement_mm: solver.read_displacement_magnitude(ctx),
+        })
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -85,40 +143,30 @@ pub fn mech_command(args: MechArgs) -> Result<()> {
     let lattice = Lattice::from_volume(&volume, args.threshold, voxel_um);
     let ctx = GpuContext::new()?;
     eprintln!("adapter: {}", ctx.summary.one_line());
-    let params = MechParams {
-        e_tissue_mpa: args.young_mpa,
-        poisson: args.poisson,
-        exponent: args.exponent,
-        tol: args.tol,
-        max_iter: args.max_iter,
-        preconditioner: args.preconditioner,
-        load: LoadCase::CompressionZ {
-            strain: args.strain,
-            confined: args.confined,
-        },
-        ..MechParams::default()
-    };
-    let mut solver = MechSolver::new(&ctx, lattice.dims, voxel_um, params)?;
-    let res = solver.solve(&ctx, &lattice.mineral, false)?;
+    let t = &args.test;
+    let Compressed {
+        result: res,
+        sed_mpa,
+        displacement_mm,
+    } = t.solve(&ctx, &lattice)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let spacing_mm = voxel_um / 1000.0;
-    let sed = solver.read_sed(&ctx);
-    Volume::from_f32(lattice.dims, spacing_mm, sed).write(&args.out.join("sed.mhd"))?;
-    let disp = solver.read_displacement_magnitude(&ctx);
-    Volume::from_f32(lattice.dims, spacing_mm, disp).write(&args.out.join("displacement.mhd"))?;
+    Volume::from_f32(lattice.dims, spacing_mm, sed_mpa).write(&args.out.join("sed.mhd"))?;
+    Volume::from_f32(lattice.dims, spacing_mm, displacement_mm)
+        .write(&args.out.join("displacement.mhd"))?;
     let report = Report {
         volume: args.volume.display().to_string(),
         adapter: ctx.summary.one_line(),
         dims: lattice.dims,
         voxel_size_um: voxel_um,
-        strain: args.strain,
-        confined: args.confined,
-        e_tissue_mpa: args.young_mpa,
-        poisson: args.poisson,
-        exponent: args.exponent,
-        tol: args.tol,
-        preconditioner: args.preconditioner,
+        strain: t.strain,
+        confined: t.confined,
+        e_tissue_mpa: t.young_mpa,
+        poisson: t.poisson,
+        exponent: t.exponent,
+        tol: t.tol,
+        preconditioner: t.preconditioner,
         reaction_force_n: res.reaction_force_n,
         apparent_modulus_mpa: res.apparent_modulus_mpa,
         iterations: res.iterations,

@@ -56,7 +56,7 @@ pub mod reference;
 
 use std::time::Instant;
 
-pub use command::{MechArgs, mech_command};
+pub use command::{Compressed, Compression, MechArgs, mech_command};
 use mesh::{ACTIVE, FIX_X, FIX_Z, Mesh, MeshParams};
 pub use multigrid::Preconditioner;
 use multigrid::{FineLevel, MultigridKernels, Precond};

@@ -101,6 +101,26 @@ pub enum ThicknessConvention {
     CentreToCentre,
 }
 
+/// `trabecula morph --json`: the morphometry and the thickness convention
+/// its Tb.Th and Tb.Sp were measured in.
+#[derive(Debug, Clone, Serialize)]
+pub struct MorphReport {
+    #[serde(flatten)]
+    pub morphometry: Morphometry,
+    pub thickness_convention: ThicknessConvention,
+    pub thickness_convention_description: &'static str,
+}
+
+impl MorphReport {
+    pub fn new(morphometry: Morphometry, convention: ThicknessConvention) -> Self {
+        Self {
+            morphometry,
+            thickness_convention: convention,
+            thickness_convention_description: convention.description(),
+        }
+    }
+}
+
 impl ThicknessConvention {
     pub const ALL: [ThicknessConvention; 2] = [Self::FaceToFace, Self::CentreToCentre];
 

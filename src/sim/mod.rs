@@ -12,6 +12,6 @@ pub mod step;
 pub mod systemic;
 
 pub use metrics::{Metrics, TimeSeries};
-pub use run::{Interrupted, RunOptions, RunSummary, resume_run, run_scene};
+pub use run::{Interrupted, OnDay, RunOptions, RunRecord, RunSummary, resume_run, run_scene};
 pub use session::{Clock, MorphSchedule, Session};
-pub use step::{NonFinite, Simulation, StepReport};
+pub use step::{Field, NonFinite, Simulation, StepReport};

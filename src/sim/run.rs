@@ -38,6 +38,18 @@ pub struct RunOptions {
     pub stop: Option<Arc<AtomicBool>>,
     /// Render `frames/frame_NNNNN.png` every this many days (0: none).
     pub frames_every_days: u32,
+    /// Called after each day's row is written (the Python module's progress).
+    pub on_day: Option<OnDay>,
+}
+
+/// A callback given each day's row and the run's last step.
+#[derive(Clone)]
+pub struct OnDay(pub Arc<dyn Fn(&Metrics, u32) + Send + Sync>);
+
+impl std::fmt::Debug for OnDay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnDay(..)")
+    }
 }
 
 impl RunOptions {
@@ -49,6 +61,7 @@ impl RunOptions {
             checkpoint_every_days: 0,
             stop: None,
             frames_every_days: 0,
+            on_day: None,
         }
     }
 }
@@ -233,21 +246,23 @@ pub fn new_simulation(
 }
 
 /// A run folder of `session` as it stands, as `trabecula run` leaves one:
-/// `lattice_start.mhd` (day 0), `timeseries.csv`, `lattice_end.mhd` (now),
+/// `lattice_start.mhd` (day 0, when known), `timeseries.csv`, `lattice_end.mhd` (now),
 /// `plots/*.png` and `run.json` (`finished` at the scene's last day, else
 /// `partial`).
 pub fn write_run_folder(
     ctx: &GpuContext,
     session: &Session,
-    lattice_start: &lattice::Lattice,
+    lattice_start: Option<&lattice::Lattice>,
     record: &mut RunRecord,
     dir: &Path,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    lattice_start
-        .to_volume()
-        .write(&dir.join("lattice_start.mhd"))
-        .context("writing lattice_start.mhd")?;
+    if let Some(lattice) = lattice_start {
+        lattice
+            .to_volume()
+            .write(&dir.join("lattice_start.mhd"))
+            .context("writing lattice_start.mhd")?;
+    }
     session.series.write_csv(&dir.join("timeseries.csv"))?;
     write_final_outputs(ctx, session, dir, record)?;
     if !session.finished() {
@@ -380,6 +395,9 @@ fn drive(ctx: &GpuContext, mut p: Progress, opts: &RunOptions) -> Result<RunSumm
         };
         let day = report.day;
         p.session.series.write_csv(&csv)?;
+        if let Some(OnDay(f)) = &opts.on_day {
+            f(p.session.series.rows.last().expect("a row"), steps);
+        }
         if let Some(s) = &mut p.snapshots
             && (s.due(day) || step == steps)
         {
@@ -511,12 +529,20 @@ fn write_checkpoint(ctx: &GpuContext, p: &Progress, opts: &RunOptions) -> Result
     let run = run_progress(&p.session, &p.record, opts)?;
     let ckpt = Checkpoint::capture(ctx, &p.session.sim, run);
     let path = checkpoint::save(&opts.out_dir, &ckpt)?;
-    log::info!("checkpoint at day {}: {}", p.session.sim.day(), path.display());
+    log::info!(
+        "checkpoint at day {}: {}",
+        p.session.sim.day(),
+        path.display()
+    );
     Ok(path)
 }
 
 /// What a checkpoint keeps of the run around `session`, beside its state.
-pub fn run_progress(session: &Session, record: &RunRecord, opts: &RunOptions) -> Result<RunProgress> {
+pub fn run_progress(
+    session: &Session,
+    record: &RunRecord,
+    opts: &RunOptions,
+) -> Result<RunProgress> {
     Ok(RunProgress {
         timeseries_csv: session.timeseries_csv()?,
         last_morph_day: session.last_morph_day,

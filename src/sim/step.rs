@@ -34,6 +34,20 @@ mod sum {
     pub const LEN: u64 = 8;
 }
 
+/// The per-voxel fields a driver can read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// Mineral fraction 0–1 (bone where ≥ 0.5).
+    Mineral,
+    /// Strain energy density under the habitual (unit) load, MPa; the day's
+    /// stimulus is this times the day's load factor.
+    SedUnit,
+    /// RANKL concentration (relative units).
+    Rankl,
+    /// Sclerostin concentration (relative units).
+    Sclerostin,
+}
+
 /// What one step measured (all from GPU reductions and counters).
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepReport {
@@ -1109,6 +1123,24 @@ impl Simulation {
     }
 
     /// The lattice as it is now (a readback of the mineral field).
+    /// One f32 field of the lattice, x fastest (as [`Lattice::mineral`]).
+    pub fn read_field(&self, ctx: &GpuContext, field: Field) -> Vec<f32> {
+        let f = &self.state.fields;
+        let buffer = match field {
+            Field::Mineral => &f.mineral,
+            Field::SedUnit => &f.sed,
+            Field::Rankl => &f.rankl,
+            Field::Sclerostin => &f.sclerostin,
+        };
+        read_buffer(
+            &ctx.device,
+            &ctx.queue,
+            buffer,
+            0,
+            self.state.n_voxels as u64,
+        )
+    }
+
     pub fn read_lattice(&self, ctx: &GpuContext) -> Lattice {
         Lattice {
             dims: self.state.dims,
