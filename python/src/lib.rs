@@ -316,7 +316,12 @@ fn volume_values(obj: &Bound<'_, PyAny>) -> PyResult<([usize; 3], Vec<f32>, Stri
     let shape = untyped.shape().to_vec();
     if shape.len() != 3 || shape.contains(&0) {
         return Err(PyValueError::new_err(format!(
-            "a volume is a non-empty 3-D array (z, y, x); this one has shape {shape:?}"
+            "a volume is a non-empty 3-D array (z, y, x); this one has shape ({})",
+            shape
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let dtype = untyped.dtype().str()?.to_string();
@@ -449,12 +454,14 @@ impl PySimulation {
                     None => return Err(PyValueError::new_err("give voxel_um with a lattice")),
                 };
                 let mineral = match dtype.as_str() {
-                    "|u1" => values
+                    "uint8" => values
                         .iter()
                         .map(|&v| if v >= 128.0 { 1.0 } else { 0.0 })
                         .collect(),
-                    "|b1" => values,
-                    d if d.contains('f') => values.iter().map(|v| v.clamp(0.0, 1.0)).collect(),
+                    "bool" => values,
+                    d if d.starts_with("float") => {
+                        values.iter().map(|v| v.clamp(0.0, 1.0)).collect()
+                    }
                     d => {
                         return Err(PyTypeError::new_err(format!(
                             "a lattice is uint8 (0/255), bool, or float mineral fractions 0–1; not {d}"
