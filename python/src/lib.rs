@@ -74,25 +74,40 @@ fn py_err(e: anyhow::Error) -> PyErr {
 }
 
 /// Runs `work` on a worker thread, looking for Ctrl-C every 20 ms with the
-/// GIL released in between. On Ctrl-C `stop` is raised and the worker is
-/// waited for (it finishes what it must to leave the state whole); the
-/// `KeyboardInterrupt` is returned.
+/// GIL released in between (and back the moment the work is done). On
+/// Ctrl-C `stop` is raised and the worker is waited for (it finishes what it
+/// must to leave the state whole); the `KeyboardInterrupt` is returned.
 fn interruptible<T: Send>(
     py: Python<'_>,
     stop: &AtomicBool,
     work: impl FnOnce() -> T + Send,
 ) -> PyResult<T> {
     std::thread::scope(|scope| {
-        let worker = scope.spawn(work);
+        let (done, mut finished) = std::sync::mpsc::channel();
+        let worker = scope.spawn(move || {
+            let out = work();
+            // The receiver outlives the scope's threads.
+            let _ = done.send(());
+            out
+        });
         let mut interrupt = None;
-        while !worker.is_finished() {
+        loop {
+            // The receiver is not `Sync`: it goes into the wait and comes back.
+            let (waited, back) = py.detach(move || {
+                let waited = finished.recv_timeout(Duration::from_millis(20));
+                (waited, finished)
+            });
+            finished = back;
+            // Done, or the worker panicked (the sender dropped).
+            if !matches!(waited, Err(std::sync::mpsc::RecvTimeoutError::Timeout)) {
+                break;
+            }
             if interrupt.is_none()
                 && let Err(e) = py.check_signals()
             {
                 stop.store(true, Ordering::SeqCst);
                 interrupt = Some(e);
             }
-            py.detach(|| std::thread::sleep(Duration::from_millis(20)));
         }
         let out = match worker.join() {
             Ok(out) => out,
@@ -597,12 +612,18 @@ impl PySimulation {
     fn step(&mut self, py: Python<'_>, days: u32) -> PyResult<()> {
         let steps = (days as f64 / self.session.sim.scene.dt_days).round() as u32;
         let stop = AtomicBool::new(false);
-        for _ in 0..steps {
-            let ctx = &self.ctx;
-            let session = &mut self.session;
-            interruptible(py, &stop, || session.step(ctx))?.map_err(py_err)?;
-        }
-        Ok(())
+        let (ctx, session) = (&self.ctx, &mut self.session);
+        // One worker for all the days; a Ctrl-C lets the day in progress end.
+        interruptible(py, &stop, || -> anyhow::Result<()> {
+            for _ in 0..steps {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                session.step(ctx)?;
+            }
+            Ok(())
+        })?
+        .map_err(py_err)
     }
 
     /// The simulated day.
