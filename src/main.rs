@@ -499,9 +499,6 @@ fn resume(
     Ok(())
 }
 
-/// `trabecula morph --json`: the indices and the thickness convention of
-/// Tb.Th and Tb.Sp.
-
 fn morph(
     path: &Path,
     voxel_um: Option<f64>,

@@ -42,9 +42,12 @@ pub struct RunOptions {
     pub on_day: Option<OnDay>,
 }
 
+/// A function of a day's row and the run's last step.
+pub type DayFn = dyn Fn(&Metrics, u32) + Send + Sync;
+
 /// A callback given each day's row and the run's last step.
 #[derive(Clone)]
-pub struct OnDay(pub Arc<dyn Fn(&Metrics, u32) + Send + Sync>);
+pub struct OnDay(pub Arc<DayFn>);
 
 impl std::fmt::Debug for OnDay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
