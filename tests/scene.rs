@@ -326,3 +326,65 @@ fn every_truncation_of_a_bundled_scene_before_its_lattice_is_refused() {
     std::fs::write(&cut, &full).unwrap();
     scene::load(&cut, &[]).unwrap();
 }
+
+/// The resolved scene holds what the scene says where it says it, and the
+/// species preset elsewhere; the recorded (parsed) scene shows the same.
+#[test]
+fn resolved_scene_takes_the_scene_then_the_species_preset() {
+    use trabecula::scene::{CellsSection, LatticeSpec, MechModel};
+    let text = "name = \"r\"\n[lattice]\nspecies = \"mouse\"\ndims = [24, 24, 24]\n";
+    let s = scene::parse(
+        text,
+        "r.toml",
+        &[
+            "cells.apoptosis_basal_per_day=0.01".into(),
+            "mechanics.model=\"uniform\"".into(),
+        ],
+    )
+    .unwrap();
+    let r = s.resolve();
+    assert_eq!(r.species, Species::Mouse);
+    assert_eq!(r.cells.apoptosis_basal_per_day, 0.01);
+    let mouse: std::collections::HashMap<_, _> =
+        CellsSection::defaults(Species::Mouse).into_iter().collect();
+    let human: std::collections::HashMap<_, _> =
+        CellsSection::defaults(Species::Human).into_iter().collect();
+    assert_eq!(
+        r.cells.apposition_um_per_day,
+        mouse["apposition_um_per_day"]
+    );
+    assert_ne!(
+        mouse["apposition_um_per_day"],
+        human["apposition_um_per_day"]
+    );
+    // The recorded scene carries the same values it was resolved to.
+    assert_eq!(
+        s.cells.apposition_um_per_day,
+        Some(r.cells.apposition_um_per_day)
+    );
+    assert_eq!(r.mechanics.model, MechModel::Uniform);
+    match r.lattice {
+        LatticeSpec::Procedural(p) => {
+            assert_eq!(p.dims, [24, 24, 24]);
+            assert_eq!(
+                p.voxel_size_um,
+                Species::Mouse.lattice_preset().voxel_size_um
+            );
+        }
+        other => panic!("a procedural scene resolved to {other:?}"),
+    }
+    let v = scene::parse(
+        "name = \"v\"\n[lattice]\nsource = \"volume\"\nvolume = \"scan.mhd\"\nthreshold = 128\n",
+        "v.toml",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        v.resolve().lattice,
+        LatticeSpec::Volume {
+            path: "scan.mhd".into(),
+            threshold: Some(128.0),
+            voxel_size_um: None,
+        }
+    );
+}

@@ -416,8 +416,16 @@ fn json_to_py<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound
 
 // ---------------------------------------------------------------- simulation
 
+/// Simulation(scene, seed=None, lattice=None, voxel_um=None)
+///
 /// A simulation between days: step it, look at its fields, cells and time
 /// series, checkpoint it, write its run folder.
+///
+/// `scene` is a `Scene` or the path of a scene file; `seed` is `--seed`.
+/// The lattice is built from the scene, or given as `lattice`, a (z, y, x)
+/// numpy volume (uint8 0/255 or bool segmentation, or float mineral
+/// fractions 0–1) of `voxel_um` µm voxels. The cells are seeded and the
+/// scene's spin-up run as `trabecula run` does; day 0 is after it.
 #[pyclass(module = "trabecula", name = "Simulation")]
 struct PySimulation {
     ctx: Arc<GpuContext>,

@@ -1,5 +1,9 @@
 """Bad input raises the exception a Python user expects, naming what is wrong."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -79,3 +83,12 @@ def test_a_lattice_without_voxel_size_or_of_a_wrong_kind_is_refused(small_scene)
         trabecula.Simulation(small_scene, lattice=np.zeros((16, 16, 16), np.int16), voxel_um=20.0)
     with pytest.raises(ValueError, match="voxel_um"):
         trabecula.Simulation(small_scene, voxel_um=20.0)
+
+
+def test_no_adapter_raises_runtime_error_saying_how_to_get_one():
+    # No adapter of this backend exists on Linux: the module must say so.
+    env = dict(os.environ, WGPU_BACKEND="dx12")
+    code = "import trabecula\ntry:\n    trabecula.adapter_info()\nexcept RuntimeError as e:\n    print(e)\n"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "no GPU adapter" in done.stdout and "mesa-vulkan-drivers" in done.stdout, done.stdout

@@ -98,18 +98,17 @@ pub fn from_scene_with_stop(
     scene: &crate::scene::Scene,
     stop: crate::stop::Stop<'_>,
 ) -> anyhow::Result<(Lattice, LatticeOrigin)> {
-    use crate::scene::LatticeSource;
+    use crate::scene::LatticeSpec;
     use anyhow::Context;
-    let l = &scene.lattice;
-    match l.source {
-        LatticeSource::Procedural => {
+    match scene.lattice.resolve() {
+        LatticeSpec::Procedural(p) => {
             let spec = generate::GeneratorSpec {
-                dims: l.dims.expect("preset applied"),
-                voxel_size_um: l.voxel_size_um.expect("preset applied"),
-                bv_tv: l.bv_tv.expect("preset applied"),
-                tb_th_um: l.tb_th_um.expect("preset applied"),
-                rod_weight: l.rod_weight.expect("preset applied"),
-                anisotropy: l.anisotropy.expect("preset applied"),
+                dims: p.dims,
+                voxel_size_um: p.voxel_size_um,
+                bv_tv: p.bv_tv,
+                tb_th_um: p.tb_th_um,
+                rod_weight: p.rod_weight,
+                anisotropy: p.anisotropy,
                 seed: crate::gpu::rng::fold_seed(scene.seed),
             };
             let g = generate::generate_with_stop(ctx, &spec, stop)?;
@@ -122,9 +121,12 @@ pub fn from_scene_with_stop(
                 },
             ))
         }
-        LatticeSource::Volume => {
-            let path = l.volume.as_ref().expect("validated: volume present");
-            let volume = crate::io::volume::read_volume(path)?;
+        LatticeSpec::Volume {
+            path,
+            threshold,
+            voxel_size_um,
+        } => {
+            let volume = crate::io::volume::read_volume(&path)?;
             // A NaN would pass the clamp to [0, 1] and poison every field.
             if let Some(i) = volume.values_f64().position(|v| !v.is_finite()) {
                 let [nx, ny, _] = volume.dims;
@@ -137,7 +139,7 @@ pub fn from_scene_with_stop(
                     i / (nx * ny)
                 );
             }
-            let voxel_um = match l.voxel_size_um {
+            let voxel_um = match voxel_size_um {
                 Some(v) => v,
                 None if !volume.spacing_mm[0].is_finite() => anyhow::bail!(
                     "{} carries no voxel size (TIFF); set lattice.voxel_size_um",
@@ -149,7 +151,7 @@ pub fn from_scene_with_stop(
                     .with_context(|| format!("{}", path.display()))?,
             };
             Ok((
-                Lattice::from_volume(&volume, l.threshold, voxel_um),
+                Lattice::from_volume(&volume, threshold, voxel_um),
                 LatticeOrigin {
                     source: format!("volume {}", path.display()),
                     sigma_vox: None,

@@ -15,7 +15,10 @@ mod schema;
 pub use loading::{DayRegime, LoadingSection, Phase};
 pub use location::{Segment, parse_path, path_string};
 pub use nutrition::NutritionSection;
-pub use params::{CellsSection, DrugsSection, MechModel, MechanicsSection, SignalsSection};
+pub use params::{
+    Cells, CellsSection, Drugs, DrugsSection, MechModel, Mechanics, MechanicsSection, Signals,
+    SignalsSection,
+};
 pub use schema::*;
 
 use std::path::{Path, PathBuf};

@@ -10,7 +10,7 @@ use super::{Invalid, Species};
 /// default, a mouse default and an allowed range; fields marked `@` come
 /// first and are of their own type (set by hand, e.g. an enum selector).
 macro_rules! parameter_section {
-    ($(#[$meta:meta])* $name:ident, $prefix:literal, {
+    ($(#[$meta:meta])* $name:ident => $resolved:ident, $prefix:literal, {
         $(@ $(#[$xmeta:meta])* $xfield:ident : $xty:ty;)*
         $($(#[$fmeta:meta])* $field:ident : $human:expr, $mouse:expr, $min:expr, $max:expr, $unit:literal;)*
     }) => {
@@ -22,13 +22,31 @@ macro_rules! parameter_section {
             $($(#[$fmeta])* #[serde(default, skip_serializing_if = "Option::is_none")] pub $field: Option<f64>,)*
         }
 
+        /// The section with every value in force (unset ones from the
+        /// species preset): what the simulation reads.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct $resolved {
+            $($(#[$xmeta])* pub $xfield: $xty,)*
+            $($(#[$fmeta])* pub $field: f64,)*
+        }
+
         impl $name {
-            /// Fills unset values from the species preset.
+            /// Every value in force: the scene's, else the species preset's.
+            pub fn resolve(&self, species: Species) -> $resolved {
+                $resolved {
+                    $($xfield: self.$xfield.clone().unwrap_or_default(),)*
+                    $($field: self.$field.unwrap_or(match species {
+                        Species::Human => $human,
+                        Species::Mouse => $mouse,
+                    }),)*
+                }
+            }
+
+            /// Fills unset values from the species preset (so a recorded
+            /// scene shows every value in force).
             pub fn apply_preset(&mut self, species: Species) {
-                $(self.$field.get_or_insert(match species {
-                    Species::Human => $human,
-                    Species::Mouse => $mouse,
-                });)*
+                let r = self.resolve(species);
+                $(self.$field.get_or_insert(r.$field);)*
             }
 
             /// Range errors, with `[section].key` paths.
@@ -44,9 +62,8 @@ macro_rules! parameter_section {
 
             /// (key, value) pairs, for documentation and tests.
             pub fn defaults(species: Species) -> Vec<(&'static str, f64)> {
-                let mut s = Self::default();
-                s.apply_preset(species);
-                vec![$((stringify!($field), s.$field.unwrap()),)*]
+                let r = Self::default().resolve(species);
+                vec![$((stringify!($field), r.$field),)*]
             }
         }
     };
@@ -54,7 +71,7 @@ macro_rules! parameter_section {
 
 parameter_section!(
     /// `[cells]`: osteocytes, osteoclasts, osteoblasts and coupling.
-    CellsSection, "cells", {
+    CellsSection => Cells, "cells", {
     /// Lacunae per mm³ of bone (Mullender 1996: 13 000–17 000 human; tens of thousands in rodents).
     osteocyte_density_per_mm3: 15_000.0, 50_000.0, 100.0, 300_000.0, " /mm³";
     /// Time constant of the osteocyte set-point's adaptation to its stimulus.
@@ -125,7 +142,7 @@ parameter_section!(
 
 parameter_section!(
     /// `[signals]`: RANKL and sclerostin reaction–diffusion (docs/design.md §5, Signals).
-    SignalsSection, "signals", {
+    SignalsSection => Signals, "signals", {
     /// RANKL diffusivity in marrow (~1 µm²/s for a soluble protein in tissue).
     rankl_diffusivity_marrow_um2_per_day: 86_400.0, 86_400.0, 0.0, 1e9, " µm²/day";
     /// RANKL diffusivity in bone (canalicular transport, ~10× slower).
@@ -144,7 +161,7 @@ parameter_section!(
 
 parameter_section!(
     /// `[drugs]`: effect sizes; when each drug is given is set in `[loading]`.
-    DrugsSection, "drugs", {
+    DrugsSection => Drugs, "drugs", {
     /// Osteoclast resorption rate multiplier under bisphosphonate (Russell 2008: osteoclast activity falls).
     bisphosphonate_resorption_factor: 0.3, 0.3, 0.0, 1.0, "";
     /// Osteoclast lifespan multiplier under bisphosphonate (Hughes 1995: osteoclast apoptosis).
@@ -169,7 +186,7 @@ pub enum MechModel {
 parameter_section!(
     /// `[mechanics]`: where the unit-load strain energy density comes from
     /// (docs/design.md §4, Mechanics) and when it is solved again.
-    MechanicsSection, "mechanics", {
+    MechanicsSection => Mechanics, "mechanics", {
     @
     /// `fe` (default) or `uniform`.
     model: MechModel;

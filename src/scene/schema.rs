@@ -75,6 +75,74 @@ fn default_dt() -> f64 {
     1.0
 }
 
+/// A scene with every value in force and nothing optional: the species
+/// presets filled in where the scene is silent. [`Scene`] is the scene as
+/// written (file and overrides); this is what the simulation reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    pub species: Species,
+    pub lattice: LatticeSpec,
+    pub cells: super::Cells,
+    pub signals: super::Signals,
+    pub drugs: super::Drugs,
+    pub mechanics: super::Mechanics,
+}
+
+/// The lattice a scene asks for, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LatticeSpec {
+    /// Generated from the seed with these targets.
+    Procedural(LatticePreset),
+    /// Read from a volume file.
+    Volume {
+        path: PathBuf,
+        /// Grey value at or above which a voxel is bone; without it the
+        /// values are mineral fractions.
+        threshold: Option<f64>,
+        /// Voxel edge in µm; without it, the file's spacing.
+        voxel_size_um: Option<f64>,
+    },
+}
+
+impl Scene {
+    /// Every value in force (see [`Resolved`]).
+    pub fn resolve(&self) -> Resolved {
+        let species = self.lattice.species;
+        Resolved {
+            species,
+            lattice: self.lattice.resolve(),
+            cells: self.cells.resolve(species),
+            signals: self.signals.resolve(species),
+            drugs: self.drugs.resolve(species),
+            mechanics: self.mechanics.resolve(species),
+        }
+    }
+}
+
+impl LatticeSection {
+    /// The lattice in force: the scene's values, else the species preset's.
+    /// (A volume scene without `volume` is refused by validation; resolved,
+    /// its empty path fails to read with the path named.)
+    pub fn resolve(&self) -> LatticeSpec {
+        let p = self.species.lattice_preset();
+        match self.source {
+            LatticeSource::Procedural => LatticeSpec::Procedural(LatticePreset {
+                dims: self.dims.unwrap_or(p.dims),
+                voxel_size_um: self.voxel_size_um.unwrap_or(p.voxel_size_um),
+                bv_tv: self.bv_tv.unwrap_or(p.bv_tv),
+                tb_th_um: self.tb_th_um.unwrap_or(p.tb_th_um),
+                rod_weight: self.rod_weight.unwrap_or(p.rod_weight),
+                anisotropy: self.anisotropy.unwrap_or(p.anisotropy),
+            }),
+            LatticeSource::Volume => LatticeSpec::Volume {
+                path: self.volume.clone().unwrap_or_default(),
+                threshold: self.threshold,
+                voxel_size_um: self.voxel_size_um,
+            },
+        }
+    }
+}
+
 /// Where the bone comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

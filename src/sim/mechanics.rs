@@ -21,7 +21,7 @@ use crate::scene::{MechModel, Scene};
 
 /// The uniform model's field: `habitual_sed_mpa` in bone, 0 in marrow.
 pub fn uniform_sed(scene: &Scene, lattice: &Lattice) -> Vec<f32> {
-    let sed = scene.mechanics.habitual_sed_mpa.expect("preset applied") as f32;
+    let sed = scene.resolve().mechanics.habitual_sed_mpa as f32;
     lattice
         .mineral
         .iter()
@@ -31,15 +31,14 @@ pub fn uniform_sed(scene: &Scene, lattice: &Lattice) -> Vec<f32> {
 
 /// The solver's parameters from a scene's `[mechanics]`.
 pub fn mech_params(scene: &Scene) -> MechParams {
-    let m = &scene.mechanics;
-    let v = |x: Option<f64>| x.expect("preset applied");
+    let m = scene.resolve().mechanics;
     MechParams {
-        e_tissue_mpa: v(m.tissue_modulus_mpa),
-        poisson: v(m.poisson_ratio),
-        exponent: v(m.modulus_exponent),
-        tol: v(m.tolerance),
+        e_tissue_mpa: m.tissue_modulus_mpa,
+        poisson: m.poisson_ratio,
+        exponent: m.modulus_exponent,
+        tol: m.tolerance,
         load: LoadCase::CompressionZ {
-            strain: v(m.habitual_strain),
+            strain: m.habitual_strain,
             confined: false,
         },
         ..MechParams::default()
@@ -89,7 +88,7 @@ pub struct FeMechanics {
 impl FeMechanics {
     /// The solver for `lattice`, not yet solved.
     fn build(ctx: &GpuContext, scene: &Scene, lattice: &Lattice) -> Result<Self> {
-        let m = &scene.mechanics;
+        let m = scene.resolve().mechanics;
         let solver = MechSolver::new(ctx, lattice.dims, lattice.voxel_size_um, mech_params(scene))
             .context("building the mechanics solver")?;
         Ok(Self {
@@ -97,8 +96,8 @@ impl FeMechanics {
             changed_since_solve: 0.0,
             last: SolveRecord::default(),
             habitual_force_n: 0.0,
-            every_days: m.resolve_every_days.expect("preset applied"),
-            bone_change: m.resolve_bone_change.expect("preset applied"),
+            every_days: m.resolve_every_days,
+            bone_change: m.resolve_bone_change,
         })
     }
 
@@ -192,7 +191,7 @@ pub enum Mechanics {
 impl Mechanics {
     /// The model of `scene`, and the day-0 unit-load SED field.
     pub fn new(ctx: &GpuContext, scene: &Scene, lattice: &Lattice) -> Result<(Self, Vec<f32>)> {
-        match scene.mechanics.model.unwrap_or_default() {
+        match scene.resolve().mechanics.model {
             MechModel::Uniform => Ok((Self::Uniform, uniform_sed(scene, lattice))),
             MechModel::Fe => {
                 let fe = FeMechanics::new(ctx, scene, lattice)?;

@@ -301,8 +301,8 @@ impl Simulation {
         stop.check(seeding)?;
         let n_ocy = sim.state.cell(CellType::Osteocyte).len.max(1) as f64;
         let per_cell = sim.state.n_voxels as f64 / n_ocy;
-        sim.rankl_source = per_cell * sim.signals().rankl_decay_per_day.unwrap();
-        sim.sclerostin_source = per_cell * sim.signals().sclerostin_decay_per_day.unwrap();
+        sim.rankl_source = per_cell * sim.signals().rankl_decay_per_day;
+        sim.sclerostin_source = per_cell * sim.signals().sclerostin_decay_per_day;
         log::debug!("settling the basal signals");
         sim.spin_up_signals(ctx, stop)?;
         sim.seed_surface_cells(ctx)?;
@@ -376,8 +376,8 @@ impl Simulation {
         self.scene.spin_up_steps() - self.spin_up_left + self.step
     }
 
-    fn signals(&self) -> &crate::scene::SignalsSection {
-        &self.scene.signals
+    fn signals(&self) -> crate::scene::Signals {
+        self.scene.resolve().signals
     }
 
     /// Day at the end of the last step.
@@ -388,11 +388,11 @@ impl Simulation {
     /// The kernels' parameters for the step starting now under `regime`.
     pub fn params(&self, regime: &DayRegime) -> StepParams {
         let s = &self.scene;
-        let c = &s.cells;
-        let d = &s.drugs;
+        let r = s.resolve();
+        let (c, d) = (&r.cells, &r.drugs);
         let dt = s.dt_days;
         let h = self.state.voxel_size_um;
-        let v = |x: Option<f64>| x.expect("preset applied") as f32;
+        let v = |x: f64| x as f32;
         let [ocy, oc, ob] = &self.state.cells;
         let bis = regime.bisphosphonate;
         let voxel_mm3 = (h * 1e-3).powi(3);
@@ -411,7 +411,7 @@ impl Simulation {
             dt_days: dt as f32,
             load_factor: s.loading.load_factor(regime) as f32,
             stimulus_ref: self.stimulus_ref as f32,
-            adapt_fraction: (1.0 - (-dt / c.osteocyte_adaptation_days.unwrap()).exp()) as f32,
+            adapt_fraction: (1.0 - (-dt / c.osteocyte_adaptation_days).exp()) as f32,
             apoptosis_basal_per_day: v(c.apoptosis_basal_per_day),
             apoptosis_disuse_per_day: v(c.apoptosis_disuse_per_day),
             apoptotic_clear_days: v(c.apoptotic_clear_days),
@@ -433,15 +433,15 @@ impl Simulation {
             },
             oc_recruit_per_day: v(c.osteoclast_recruit_per_day),
             oc_rankl_half: v(c.osteoclast_rankl_half),
-            oc_resorb_fraction_per_day: (c.resorption_um3_per_day.unwrap() / h.powi(3)
+            oc_resorb_fraction_per_day: (c.resorption_um3_per_day / h.powi(3)
                 * if bis {
-                    d.bisphosphonate_resorption_factor.unwrap()
+                    d.bisphosphonate_resorption_factor
                 } else {
                     1.0
                 }) as f32,
-            oc_lifespan_days: (c.osteoclast_lifespan_days.unwrap()
+            oc_lifespan_days: (c.osteoclast_lifespan_days
                 * if bis {
-                    d.bisphosphonate_lifespan_factor.unwrap()
+                    d.bisphosphonate_lifespan_factor
                 } else {
                     1.0
                 }) as f32,
@@ -451,11 +451,11 @@ impl Simulation {
             ob_coupling_half: v(c.osteoblast_coupling_half),
             ob_sclerostin_half: v(c.osteoblast_sclerostin_half),
             ob_mech_weight: v(c.osteoblast_mech_weight),
-            ob_fill_fraction_per_day: (c.apposition_um_per_day.unwrap() / h) as f32,
+            ob_fill_fraction_per_day: (c.apposition_um_per_day / h) as f32,
             ob_lifespan_days: v(c.osteoblast_lifespan_days),
             oc_differentiation_days: v(c.osteoclast_differentiation_days),
-            coupling_keep: (-dt / c.coupling_days.unwrap()).exp() as f32,
-            osteocyte_seed_prob: (c.osteocyte_density_per_mm3.unwrap() * voxel_mm3).min(1.0) as f32,
+            coupling_keep: (-dt / c.coupling_days).exp() as f32,
+            osteocyte_seed_prob: (c.osteocyte_density_per_mm3 * voxel_mm3).min(1.0) as f32,
             next_osteocyte_id: ocy.next_id,
             next_osteoclast_id: oc.next_id,
             next_osteoblast_id: ob.next_id,
@@ -645,12 +645,12 @@ impl Simulation {
             self.state.n_voxels,
         ];
         let h = self.state.voxel_size_um as f32;
-        let mk = |dm: Option<f64>, db: Option<f64>, k: Option<f64>| DiffuseParams {
+        let mk = |dm: f64, db: f64, k: f64| DiffuseParams {
             grid,
             voxel_size_um: h,
-            d_marrow_um2_per_day: dm.unwrap() as f32,
-            d_bone_um2_per_day: db.unwrap() as f32,
-            decay_per_day: k.unwrap() as f32,
+            d_marrow_um2_per_day: dm as f32,
+            d_bone_um2_per_day: db as f32,
+            decay_per_day: k as f32,
         };
         [
             mk(
@@ -723,7 +723,7 @@ impl Simulation {
     pub fn sweeps_per_step(&self) -> u32 {
         let s = self.signals();
         let h = self.state.voxel_size_um;
-        let len = |d: Option<f64>, k: Option<f64>| (d.unwrap() / k.unwrap()).sqrt();
+        let len = |d: f64, k: f64| (d / k).sqrt();
         let l = len(
             s.rankl_diffusivity_marrow_um2_per_day,
             s.rankl_decay_per_day,
@@ -732,7 +732,7 @@ impl Simulation {
             s.sclerostin_diffusivity_marrow_um2_per_day,
             s.sclerostin_decay_per_day,
         ));
-        (s.sweeps_per_step.unwrap().ceil() as u32).max(((l / h).powi(2)).ceil() as u32)
+        (s.sweeps_per_step.ceil() as u32).max(((l / h).powi(2)).ceil() as u32)
     }
 
     /// Brings the signals to their basal state before day 1: basal sources
