@@ -28,7 +28,7 @@ use trabecula::mech::Compression;
 use trabecula::morph::{MorphReport, ThicknessConvention};
 use trabecula::scene::{self, Scene};
 use trabecula::sim::checkpoint::{self, Checkpoint};
-use trabecula::sim::run::{new_simulation, run_progress, write_run_folder};
+use trabecula::sim::run::{new_simulation, resume_session, run_progress, write_run_folder};
 use trabecula::sim::{
     Clock, Field, Interrupted, Metrics, MorphSchedule, OnDay, RunOptions, RunRecord, Session,
 };
@@ -572,30 +572,7 @@ impl PySimulation {
             };
             let ckpt = Checkpoint::read(&file)?;
             let h = &ckpt.header;
-            let sim = ckpt.restore(&ctx)?;
-            let scene = h.scene.clone();
-            let rows = trabecula::sim::metrics::TimeSeries::parse_csv(&h.run.timeseries_csv)?;
-            let session = Session::resumed(
-                sim,
-                rows,
-                h.run.last_morph_day,
-                MorphSchedule::of(&scene),
-                Clock {
-                    t0,
-                    before_s: h.run.elapsed_s,
-                },
-            )?;
-            let record = RunRecord {
-                osteocytes_seeded: h.run.osteocytes_seeded,
-                resumed_from_day: Some(h.day),
-                ..RunRecord::new(
-                    &ctx,
-                    &scene,
-                    argv,
-                    h.run.lattice_origin.clone(),
-                    h.run.lattice_s,
-                )
-            };
+            let (session, record) = resume_session(&ctx, &ckpt, h.scene.clone(), argv, t0)?;
             let start = path.join("lattice_start.mhd");
             let lattice_start = if path.is_dir() && start.exists() {
                 let v = trabecula::io::mhd::Volume::read(&start)?;

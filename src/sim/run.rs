@@ -236,6 +236,40 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
     drive(ctx, progress, opts)
 }
 
+/// The session and run record of a run taken up again from `ckpt` with
+/// `scene` (the checkpoint's, perhaps with more days), its wall clock
+/// going on from `t0`.
+pub fn resume_session(
+    ctx: &GpuContext,
+    ckpt: &Checkpoint,
+    scene: Scene,
+    command_line: Vec<String>,
+    t0: Instant,
+) -> Result<(Session, RunRecord)> {
+    let h = &ckpt.header;
+    let mut sim = ckpt.restore(ctx).context("restoring the checkpoint")?;
+    let rows = rows_from_csv(&h.run.timeseries_csv).context("the checkpoint's time series")?;
+    let record = RunRecord {
+        osteocytes_seeded: h.run.osteocytes_seeded,
+        resumed_from_day: Some(h.day),
+        ..RunRecord::new(
+            ctx,
+            &scene,
+            command_line,
+            h.run.lattice_origin.clone(),
+            h.run.lattice_s,
+        )
+    };
+    let schedule = MorphSchedule::of(&scene);
+    sim.scene = scene;
+    let clock = Clock {
+        t0,
+        before_s: h.run.elapsed_s,
+    };
+    let session = Session::resumed(sim, rows, h.run.last_morph_day, schedule, clock)?;
+    Ok((session, record))
+}
+
 /// The simulation of `scene` on `lattice` as a run makes it (its
 /// workgroup size fixed, so checkpoints restore on any adapter), spun up
 /// if the scene asks; gives up once `stop` is requested.
@@ -310,19 +344,8 @@ pub fn resume_run(ctx: &GpuContext, days: Option<u32>, opts: &RunOptions) -> Res
         path.display(),
         scene.days
     );
-    let mut sim = ckpt.restore(ctx).context("restoring the checkpoint")?;
-    sim.scene = scene.clone();
-    let rows = rows_from_csv(&h.run.timeseries_csv).context("the checkpoint's time series")?;
-    let session = Session::resumed(
-        sim,
-        rows,
-        h.run.last_morph_day,
-        MorphSchedule::of(&scene),
-        Clock {
-            t0,
-            before_s: h.run.elapsed_s,
-        },
-    )?;
+    let (session, record) =
+        resume_session(ctx, &ckpt, scene.clone(), opts.command_line.clone(), t0)?;
     // Rows past the checkpoint (a run killed later) are replaced.
     session.series.write_csv(&dir.join("timeseries.csv"))?;
     let mut snapshots = Snapshots::new(dir, scene.outputs.volumes_every_days);
@@ -333,17 +356,6 @@ pub fn resume_run(ctx: &GpuContext, days: Option<u32>, opts: &RunOptions) -> Res
     if let Some(f) = &mut frames {
         f.resume_at(h.day);
     }
-    let record = RunRecord {
-        osteocytes_seeded: h.run.osteocytes_seeded,
-        resumed_from_day: Some(h.day),
-        ..RunRecord::new(
-            ctx,
-            &scene,
-            opts.command_line.clone(),
-            h.run.lattice_origin.clone(),
-            h.run.lattice_s,
-        )
-    };
     write_record(dir, &record)?;
     let progress = Progress {
         session,
