@@ -266,3 +266,41 @@ fn skeleton_scaling_and_markers() {
     assert!((formation_marker_rel(0.003, tv, base).unwrap() - 1.5).abs() < 1e-12);
     assert_eq!(resorption_marker_rel(0.002, tv, 0.0), None);
 }
+
+/// The skeleton's release is the running mean of the cube's (time constant
+/// SKELETON_AVERAGING_DAYS), and PTH's drive of RANKL is 1 at rest, above 1
+/// when PTH rises and below when it falls.
+#[test]
+fn the_body_sees_the_cubes_mean_release_and_drives_rankl_through_pth() {
+    use trabecula::sim::systemic::{SKELETON_AVERAGING_DAYS, Systemic};
+    let n = Nutrition::default();
+    let (tissue_mm3, bv_tv) = (1.0, 0.2);
+    let mut body = Systemic::new(tissue_mm3, bv_tv, &n);
+    body.start_day0(bv_tv, &n);
+    assert_eq!(body.pth_rankl_factor(150.0), 1.0, "at rest");
+    // The cube resorbs a steady 1e-5 mm³/day more than it forms.
+    let p = BodyParams::default();
+    let cube = bone_ca_release_mg_per_day(1e-5, 0.0, tissue_mm3, bv_tv, &p);
+    let days = SKELETON_AVERAGING_DAYS as usize;
+    let mut last = None;
+    for _ in 0..days {
+        last = Some(body.step(&n, 1e-5, 0.0, 1.0));
+    }
+    let mean = last.unwrap().bone_ca_release_mg_per_day;
+    let expected = cube * (1.0 - (-1.0f64).exp());
+    assert!((mean - expected).abs() < 1e-9 * cube.abs(), "{mean} vs {expected}");
+    // Released calcium suppresses PTH: RANKL's drive falls below 1.
+    let down = body.pth_rankl_factor(150.0);
+    assert!(down < 1.0, "PTH suppressed by bone release: factor {down}");
+    // Net formation draws calcium into bone: PTH and RANKL's drive rise.
+    let mut body = Systemic::new(tissue_mm3, bv_tv, &n);
+    body.start_day0(bv_tv, &n);
+    for _ in 0..days {
+        body.step(&n, 0.0, 1e-5, 1.0);
+    }
+    let up = body.pth_rankl_factor(150.0);
+    assert!(up > 1.0, "PTH raised by bone uptake: factor {up}");
+    // A half-saturation far above PTH makes the drive proportional to PTH.
+    let rel = body.state.pth_rel(&p);
+    assert!((body.pth_rankl_factor(1e9) - rel).abs() < 1e-6, "{rel}");
+}

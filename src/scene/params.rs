@@ -89,9 +89,15 @@ parameter_section!(
     /// RANKL secretion relative increase at full disuse (Xiong 2011; Nakashima 2011).
     /// Mouse 0: after unloading, osteocyte RANKL rises only where they die
     /// (Cabahug-Zuckerman et al. 2016).
-    rankl_disuse_gain: 1.0, 0.0, 0.0, 100.0, "";
+    rankl_disuse_gain: 1.15, 0.0, 0.0, 100.0, "";
     /// RANKL of an apoptotic osteocyte relative to a live one (Cheung 2016; Kennedy 2012).
     rankl_apoptotic_factor: 10.0, 40.0, 1.0, 1000.0, "";
+    /// PTH (pmol/L) that half-activates RANKL production (Pivonka et al.
+    /// 2008, K_D4,PTH = 150 pM): with the body's PTH far below it, RANKL
+    /// follows PTH almost in proportion. Osteocytes' RANKL answers PTH
+    /// through their PTH receptor (Ben-awadh et al. 2014). Human scenes only
+    /// (the mouse has no systemic compartment).
+    rankl_pth_half_pmol_per_l: 150.0, 150.0, 0.01, 1e6, " pmol/L";
     /// Sclerostin secretion relative increase at full disuse (Robling 2008; Spatz 2015).
     sclerostin_disuse_gain: 1.8, 3.5, 0.0, 100.0, "";
     /// Sclerostin suppression per unit overload (Robling 2008).

@@ -421,11 +421,16 @@ impl Simulation {
             sclerostin_source: self.sclerostin_source as f32,
             sclerostin_disuse_gain: v(c.sclerostin_disuse_gain),
             sclerostin_overload_gain: v(c.sclerostin_overload_gain),
-            rankl_effective: if regime.denosumab {
-                1.0 - v(d.denosumab_rankl_inhibition)
+            // Denosumab neutralises RANKL; the body's PTH drives its production.
+            rankl_effective: (if regime.denosumab {
+                1.0 - d.denosumab_rankl_inhibition
             } else {
                 1.0
-            },
+            } * self
+                .systemic
+                .as_ref()
+                .map_or(1.0, |b| b.pth_rankl_factor(c.rankl_pth_half_pmol_per_l)))
+                as f32,
             sclerostin_effective: if regime.romosozumab {
                 1.0 - v(d.romosozumab_sclerostin_inhibition)
             } else {

@@ -19,10 +19,19 @@ use crate::body::{
 /// long enough to span several remodeling cycles' starts in a small cube.
 pub const BASELINE_DAYS: f64 = 90.0;
 
+/// Time constant (days) of the running mean by which the cube's net
+/// resorption stands for the skeleton's. A cube holds a handful of
+/// remodeling units; the skeleton, millions at every phase. Its day-to-day
+/// release is a sample whose mean, not its noise, is the skeleton's: the
+/// mean over about one resorption period of a human remodeling unit (about
+/// a month; Eriksen 1986, Endocr Rev 7:379).
+pub const SKELETON_AVERAGING_DAYS: f64 = 30.0;
+
 /// The body's figures for one day (the time-series columns).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct BodyReport {
-    /// Net calcium leaving the whole skeleton (mg/day; negative when bone is gained).
+    /// Net calcium leaving the whole skeleton (mg/day; negative when bone is
+    /// gained): the running mean of the cube's, scaled ([`SKELETON_AVERAGING_DAYS`]).
     pub bone_ca_release_mg_per_day: f64,
     /// Resorbed bone per tissue volume per day over its 1 g baseline (CTX-like).
     pub resorption_marker_rel: Option<f64>,
@@ -48,6 +57,10 @@ pub struct Systemic {
     pub nutrition_day0: Nutrition,
     /// Over the spin-up's baseline window: resorbed, formed (mm³) and days.
     window: [f64; 3],
+    /// The skeleton's calcium release, the running mean of the cube's
+    /// (mg/day; 0 at rest on day 0).
+    #[serde(default)]
+    release_mean_mg_per_day: f64,
 }
 
 impl Systemic {
@@ -61,6 +74,7 @@ impl Systemic {
             baseline: None,
             nutrition_day0: *nutrition,
             window: [0.0; 3],
+            release_mean_mg_per_day: 0.0,
         }
     }
 
@@ -85,6 +99,7 @@ impl Systemic {
         self.state = BodyState::steady(&BodyParams::default(), nutrition);
         self.bv_tv_day0 = bv_tv;
         self.nutrition_day0 = *nutrition;
+        self.release_mean_mg_per_day = 0.0;
         let [res, form, days] = self.window;
         self.baseline = (days > 0.0 && self.tissue_mm3 > 0.0)
             .then(|| [res / days / self.tissue_mm3, form / days / self.tissue_mm3]);
@@ -109,6 +124,18 @@ impl Systemic {
         }
     }
 
+    /// How much more (or less) RANKL the day's PTH drives than the day-0
+    /// PTH: π(PTH) / π(PTH₀) with π(P) = P / (P + `half`), the activation of
+    /// RANKL production in Pivonka et al. 2008. 1 at rest and through the
+    /// spin-up (the compartment is not stepped before day 0).
+    pub fn pth_rankl_factor(&self, half_pmol_per_l: f64) -> f64 {
+        let p = BodyParams::default();
+        let now = self.state.pth_pmol_per_l(&p);
+        let day0 = now / self.state.pth_rel(&p);
+        let activation = |pth: f64| pth / (pth + half_pmol_per_l);
+        activation(now) / activation(day0)
+    }
+
     /// One step of `dt_days` in which the cube resorbed and formed the
     /// given volumes, under `nutrition`.
     pub fn step(
@@ -120,8 +147,11 @@ impl Systemic {
     ) -> BodyReport {
         let p = BodyParams::default();
         let (res, form) = (resorbed_mm3 / dt_days, formed_mm3 / dt_days);
-        let release =
+        let cube =
             body::bone_ca_release_mg_per_day(res, form, self.tissue_mm3, self.bv_tv_day0, &p);
+        let keep = (-dt_days / SKELETON_AVERAGING_DAYS).exp();
+        self.release_mean_mg_per_day = keep * self.release_mean_mg_per_day + (1.0 - keep) * cube;
+        let release = self.release_mean_mg_per_day;
         let day = self
             .state
             .step_hours(&p, nutrition, release, 24.0 * dt_days);
