@@ -288,7 +288,10 @@ fn the_body_sees_the_cubes_mean_release_and_drives_rankl_through_pth() {
     }
     let mean = last.unwrap().bone_ca_release_mg_per_day;
     let expected = cube * (1.0 - (-1.0f64).exp());
-    assert!((mean - expected).abs() < 1e-9 * cube.abs(), "{mean} vs {expected}");
+    assert!(
+        (mean - expected).abs() < 1e-9 * cube.abs(),
+        "{mean} vs {expected}"
+    );
     // Released calcium suppresses PTH: RANKL's drive falls below 1.
     let down = body.pth_rankl_factor(150.0);
     assert!(down < 1.0, "PTH suppressed by bone release: factor {down}");
