@@ -413,18 +413,19 @@ impl Viewer {
         self.loaded_reference = Some(r);
     }
 
+    /// The loading regime in force today.
+    fn regime_today(&self) -> crate::scene::DayRegime {
+        let sim = &self.session.sim;
+        sim.scene.loading.regime_on(sim.day())
+    }
+
     /// Stops following the scene's phases: the regime in force now becomes
     /// the `[loading]` regime, which the controls then change.
     fn take_manual_control(&mut self) {
         if self.manual_regime {
             return;
         }
-        let r = self
-            .session
-            .sim
-            .scene
-            .loading
-            .regime_on(self.session.sim.day());
+        let r = self.regime_today();
         let l = &mut self.session.sim.scene.loading;
         l.phases.clear();
         l.gravity = Some(r.gravity);
@@ -731,12 +732,7 @@ impl Viewer {
     }
 
     fn controls(&mut self, ui: &mut egui::Ui) {
-        let regime = self
-            .session
-            .sim
-            .scene
-            .loading
-            .regime_on(self.session.sim.day());
+        let regime = self.regime_today();
         let last = self.history.last().map(|s| s.report).unwrap_or_default();
         ui.heading(format!("trabecula · {}", self.session.sim.scene.name));
         ui.label(format!(
