@@ -270,3 +270,47 @@ fn body_rows_read_the_calcium_system() {
     let rows = evaluate(&Runs(vec![run(Scenario::Iss, 1, 30, 1.0, 1.0)]));
     assert!(!get(&rows, "B1").pass && get(&rows, "B1").mean.is_nan());
 }
+
+/// B6–B7 read the days after the load comes back: PTH over the first 30
+/// days back against day 0, the formation marker over the first 90.
+#[test]
+fn after_return_rows_read_the_days_after_the_load_came_back() {
+    use trabecula::sim::systemic::BodyReport;
+    let recovery = |pth_back: f64, formation_back: f64| {
+        let mut r = run(Scenario::IssRecovery, 1, 200, 1.0, 1.0);
+        for s in r.reports.iter_mut() {
+            let (day0, back) = (s.day == 0.0, s.day > 100.0);
+            s.gravity = if back || day0 { 1.0 } else { 0.0 };
+            // In flight PTH is low and formation down; the figures after the
+            // return are what the rows must read, not those before it.
+            s.body = Some(BodyReport {
+                pth_pg_per_ml: if day0 {
+                    36.0
+                } else if back {
+                    pth_back
+                } else {
+                    30.0
+                },
+                formation_marker_rel: (!day0).then_some(if back { formation_back } else { 0.5 }),
+                serum_ca_mmol_per_l: 2.38,
+                ..Default::default()
+            });
+        }
+        r
+    };
+    let get = |rows: &[trabecula::validate::RowResult], id: &str| {
+        rows.iter().find(|r| r.id == id).unwrap().clone()
+    };
+    let rows = evaluate(&Runs(vec![recovery(45.0, 2.0)]));
+    assert!((get(&rows, "B6").mean - 45.0 / 36.0).abs() < 1e-9 && get(&rows, "B6").pass);
+    assert!((get(&rows, "B7").mean - 2.0).abs() < 1e-9 && get(&rows, "B7").pass);
+    let rows = evaluate(&Runs(vec![recovery(33.0, 0.9)]));
+    assert!(!get(&rows, "B6").pass && !get(&rows, "B7").pass);
+    // A run that never comes back has no after-return figures.
+    let mut flight = recovery(45.0, 2.0);
+    for s in flight.reports.iter_mut().skip(1) {
+        s.gravity = 0.0;
+    }
+    let rows = evaluate(&Runs(vec![flight]));
+    assert!(get(&rows, "B6").mean.is_nan() && !get(&rows, "B6").pass);
+}

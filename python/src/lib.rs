@@ -443,7 +443,7 @@ fn command_line(py: Python<'_>) -> Vec<String> {
 }
 
 impl PySimulation {
-    fn finished_rows(&self) -> usize {
+    fn rows(&self) -> usize {
         self.session.series.rows.len()
     }
 }
@@ -757,7 +757,7 @@ impl PySimulation {
             self.day(),
             self.days(),
             self.voxel_um(),
-            self.finished_rows()
+            self.rows()
         )
     }
 }

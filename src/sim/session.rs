@@ -92,7 +92,8 @@ pub struct Session {
     pub morph: Morphometry,
     /// Day of the last scheduled morphometry.
     pub last_morph_day: f64,
-    /// The newest report (day 0's at first).
+    /// The newest report: day 0's at first; empty (default) in a resumed
+    /// session until its first step.
     pub last_report: StepReport,
     pub schedule: MorphSchedule,
     pub clock: Clock,

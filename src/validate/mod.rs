@@ -66,10 +66,12 @@ pub enum Scenario {
     IssExercise,
     IssExerciseBisphosphonate,
     BedRestVibration,
+    /// 180 days at 0 g, then a year at 1 g (the body after return).
+    IssRecovery,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Earth,
         Scenario::Iss,
         Scenario::BedRest,
@@ -78,6 +80,7 @@ impl Scenario {
         Scenario::IssExercise,
         Scenario::IssExerciseBisphosphonate,
         Scenario::BedRestVibration,
+        Scenario::IssRecovery,
     ];
 
     /// The scenario named `name` (as in its output folder).
@@ -104,6 +107,7 @@ impl Scenario {
             Scenario::IssExercise => "iss-exercise",
             Scenario::IssExerciseBisphosphonate => "iss-exercise-bisphosphonate",
             Scenario::BedRestVibration => "bedrest-vibration",
+            Scenario::IssRecovery => "iss-then-recovery",
         }
     }
 
@@ -128,6 +132,7 @@ impl Scenario {
                 (bundled!("iss-exercise-bisphosphonate.toml"), &[])
             }
             Scenario::BedRestVibration => (bundled!("bedrest-vibration.toml"), &[]),
+            Scenario::IssRecovery => (bundled!("iss-then-recovery.toml"), &[]),
         };
         (file, text, extra)
     }

@@ -194,7 +194,7 @@ fn row(spec: Spec, values: Vec<f64>, condition: Option<(String, bool)>) -> RowRe
 const ACTIVITY_WINDOW_DAYS: usize = 30;
 
 /// Every row of docs/validation.md: V1–V8, the structure row S1, the
-/// mechanism checks M1–M2 and the body's rows B1–B5.
+/// mechanism checks M1–M2 and the body's rows B1–B7.
 pub fn evaluate(runs: &Runs) -> Vec<RowResult> {
     use Scenario::*;
     let mut out = Vec::new();
@@ -441,6 +441,7 @@ pub fn evaluate(runs: &Runs) -> Vec<RowResult> {
         None,
     ));
     body_rows(runs, &mut out);
+    after_return_rows(runs, &mut out);
     out
 }
 
@@ -568,6 +569,66 @@ fn body_rows(runs: &Runs, out: &mut Vec<RowResult>) {
         }),
         None,
     ));
+}
+
+/// The body after return (B6, B7): PTH over the first 30 days back and the
+/// formation marker over the first 90, from the recovery run.
+fn after_return_rows(runs: &Runs, out: &mut Vec<RowResult>) {
+    let landing = "Smith et al. 2005 JBMR 20:208; Caillot-Augusseau et al. 1998 Clin Chem 44:578";
+    out.push(row(
+        Spec {
+            id: "B6",
+            scenario: "180 d at 0 g, then 1 g",
+            figure: "PTH over the first 30 days back / preflight (day 0)",
+            unit: "",
+            band: Band::at_least(1.0),
+            source: landing,
+        },
+        per_seed(runs, Scenario::IssRecovery, |r| {
+            after_return_mean(r, 30.0, |b| b.pth_pg_per_ml)
+                / first(r).body.map_or(f64::NAN, |b| b.pth_pg_per_ml)
+        }),
+        None,
+    ));
+    out.push(row(
+        Spec {
+            id: "B7",
+            scenario: "180 d at 0 g, then 1 g",
+            figure: "formation marker over the first 90 days back (× its 1 g rate)",
+            unit: "",
+            band: Band::at_least(1.0),
+            source: "Smith et al. 2005 JBMR 20:208",
+        },
+        per_seed(runs, Scenario::IssRecovery, |r| {
+            after_return_mean(r, 90.0, |b| b.formation_marker_rel.unwrap_or(f64::NAN))
+        }),
+        None,
+    ));
+}
+
+/// Mean of a body figure over the `days` after the load came back (the
+/// first day at ≥ 0.9 g after a day below it); NaN if it never did.
+fn after_return_mean(r: &ScenarioRun, days: f64, f: impl Fn(&BodyReport) -> f64) -> f64 {
+    let back = r
+        .reports
+        .windows(2)
+        .find(|w| w[0].gravity < 0.9 && w[1].gravity >= 0.9)
+        .map(|w| w[1].day);
+    let Some(back) = back else {
+        return f64::NAN;
+    };
+    let v: Vec<f64> = r
+        .reports
+        .iter()
+        .filter(|s| s.day >= back && s.day < back + days)
+        .filter_map(|s| s.body.as_ref().map(&f))
+        .filter(|v| v.is_finite())
+        .collect();
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
 }
 
 /// Normal range of total serum calcium (mmol/L).
