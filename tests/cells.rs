@@ -721,10 +721,22 @@ fn same_seed_same_result_and_workgroup_size_does_not_matter() {
 fn unloading_kills_osteocytes_then_recruits_osteoclasts_then_loses_bone() {
     let ctx = common::gpu();
     // 20 days at 1 g, then 0 g; the control stays at 1 g with the same seed.
-    let scene = small_scene(&["loading.phases=[{days=20, gravity=1.0}, {days=80, gravity=0.0}]"]);
+    // The cell chain alone: PTH's drive of RANKL saturated (its
+    // half-activation far below any PTH), so the body does not feed back.
+    let body_off = "cells.rankl_pth_half_pmol_per_l=0.01";
+    let scene = small_scene(&[
+        "loading.phases=[{days=20, gravity=1.0}, {days=80, gravity=0.0}]",
+        body_off,
+    ]);
     let lat = lattice_for(&ctx, &scene);
     let (r, _) = run(&ctx, &scene, &lat, 100, 64);
-    let (control, _) = run(&ctx, &small_scene(&["loading.gravity=1.0"]), &lat, 100, 64);
+    let (control, _) = run(
+        &ctx,
+        &small_scene(&["loading.gravity=1.0", body_off]),
+        &lat,
+        100,
+        64,
+    );
     let at = |day: usize| &r[day];
     let mean_of = |r: &[StepReport], from: usize, to: usize, f: &dyn Fn(&StepReport) -> f64| {
         r[from..to].iter().map(f).sum::<f64>() / (to - from) as f64
