@@ -457,7 +457,12 @@ fn body_rel(r: &ScenarioRun, f: impl Fn(&BodyReport) -> f64) -> f64 {
 /// Mean over the steps of a body figure (NaN values, e.g. a marker without
 /// a baseline, left out).
 fn body_mean(r: &ScenarioRun, f: impl Fn(&BodyReport) -> f64) -> f64 {
-    let v: Vec<f64> = r.reports[1..]
+    body_mean_of(&r.reports[1..], f)
+}
+
+/// Mean of a body figure over `reports`, NaN values left out (NaN if none).
+fn body_mean_of(reports: &[crate::sim::StepReport], f: impl Fn(&BodyReport) -> f64) -> f64 {
+    let v: Vec<f64> = reports
         .iter()
         .filter_map(|s| s.body.as_ref().map(&f))
         .filter(|v| v.is_finite())
@@ -617,18 +622,13 @@ fn after_return_mean(r: &ScenarioRun, days: f64, f: impl Fn(&BodyReport) -> f64)
     let Some(back) = back else {
         return f64::NAN;
     };
-    let v: Vec<f64> = r
+    let window: Vec<_> = r
         .reports
         .iter()
         .filter(|s| s.day >= back && s.day < back + days)
-        .filter_map(|s| s.body.as_ref().map(&f))
-        .filter(|v| v.is_finite())
+        .copied()
         .collect();
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v.iter().sum::<f64>() / v.len() as f64
-    }
+    body_mean_of(&window, f)
 }
 
 /// Normal range of total serum calcium (mmol/L).
