@@ -28,10 +28,8 @@ use trabecula::mech::Compression;
 use trabecula::morph::{MorphReport, ThicknessConvention};
 use trabecula::scene::{self, Scene};
 use trabecula::sim::checkpoint::{self, Checkpoint};
-use trabecula::sim::run::{new_simulation, resume_session, run_progress, write_run_folder};
-use trabecula::sim::{
-    Clock, Field, Interrupted, Metrics, MorphSchedule, OnDay, RunOptions, RunRecord, Session,
-};
+use trabecula::sim::run::{begin_session, resume_session, run_progress, write_run_folder};
+use trabecula::sim::{Field, Interrupted, Metrics, OnDay, RunOptions, RunRecord, Session};
 use trabecula::stop::{Stop, StoppedInSetup};
 
 create_exception!(
@@ -526,14 +524,8 @@ impl PySimulation {
                 }
             };
             let mut record = RunRecord::new(&ctx, &scene, argv, origin, t0.elapsed().as_secs_f64());
-            let sim = new_simulation(&ctx, &scene, &lat, Stop::on(Some(&stop)))?;
-            let lattice_start = if scene.spin_up_days > 0 {
-                sim.read_lattice(&ctx)
-            } else {
-                lat
-            };
-            record.osteocytes_seeded = sim.state.cell(CellType::Osteocyte).len;
-            let session = Session::begin(&ctx, sim, MorphSchedule::of(&scene), Clock::since(t0));
+            let (session, lattice_start) =
+                begin_session(&ctx, &scene, lat, &mut record, Stop::on(Some(&stop)), t0)?;
             Ok(Self {
                 ctx: ctx.clone(),
                 session,

@@ -687,6 +687,11 @@ impl BodyState {
         self.y[CTR] / p.ecf_volume_l
     }
 
+    /// The PTH of the steady state this state was started from (pmol/L).
+    pub fn pth_baseline_pmol_per_l(&self) -> f64 {
+        self.pth_baseline_pmol_per_l
+    }
+
     /// PTH relative to the steady state this state was started from.
     pub fn pth_rel(&self, p: &BodyParams) -> f64 {
         self.pth_pmol_per_l(p) / self.pth_baseline_pmol_per_l

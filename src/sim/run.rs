@@ -192,8 +192,8 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
     );
     write_record(&opts.out_dir, &record)?;
 
-    let sim = match new_simulation(ctx, scene, &lat, stop) {
-        Ok(sim) => sim,
+    let (session, lat) = match begin_session(ctx, scene, lat, &mut record, stop, t0) {
+        Ok(begun) => begun,
         Err(e) => {
             if e.downcast_ref::<StoppedInSetup>().is_some() {
                 record.status = "interrupted".into();
@@ -203,17 +203,9 @@ pub fn run_scene(ctx: &GpuContext, scene: &Scene, opts: &RunOptions) -> Result<R
             return Err(e.context("setting up the simulation"));
         }
     };
-    // Day 0 is after the spin-up, if the scene has one.
-    let lat = if scene.spin_up_days > 0 {
-        sim.read_lattice(ctx)
-    } else {
-        lat
-    };
     lat.to_volume()
         .write(&opts.out_dir.join("lattice_start.mhd"))
         .context("writing lattice_start.mhd")?;
-    record.osteocytes_seeded = sim.state.cell(CellType::Osteocyte).len;
-    let session = Session::begin(ctx, sim, MorphSchedule::of(scene), Clock::since(t0));
     session
         .series
         .write_csv(&opts.out_dir.join("timeseries.csv"))?;
@@ -270,16 +262,28 @@ pub fn resume_session(
     Ok((session, record))
 }
 
-/// The simulation of `scene` on `lattice` as a run makes it (its
-/// workgroup size fixed, so checkpoints restore on any adapter), spun up
-/// if the scene asks; gives up once `stop` is requested.
-pub fn new_simulation(
+/// Day 0 of a run of `scene` on `lattice`, as `trabecula run` makes it:
+/// the simulation (its workgroup size fixed, so checkpoints restore on any
+/// adapter), spun up if the scene asks, and its first row; with the lattice
+/// of day 0 (after the spin-up) and the seeded osteocytes in `record`.
+/// Gives up with [`StoppedInSetup`] once `stop` is requested.
+pub fn begin_session(
     ctx: &GpuContext,
     scene: &Scene,
-    lattice: &lattice::Lattice,
+    lattice: lattice::Lattice,
+    record: &mut RunRecord,
     stop: Stop<'_>,
-) -> Result<Simulation> {
-    Simulation::new_with_stop(ctx, scene, lattice, checkpoint::WORKGROUP, stop)
+    t0: Instant,
+) -> Result<(Session, lattice::Lattice)> {
+    let sim = Simulation::new_with_stop(ctx, scene, &lattice, checkpoint::WORKGROUP, stop)?;
+    let day0 = if scene.spin_up_days > 0 {
+        sim.read_lattice(ctx)
+    } else {
+        lattice
+    };
+    record.osteocytes_seeded = sim.state.cell(CellType::Osteocyte).len;
+    let session = Session::begin(ctx, sim, MorphSchedule::of(scene), Clock::since(t0));
+    Ok((session, day0))
 }
 
 /// A run folder of `session` as it stands, as `trabecula run` leaves one:

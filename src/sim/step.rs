@@ -377,7 +377,7 @@ impl Simulation {
     }
 
     fn signals(&self) -> crate::scene::Signals {
-        self.scene.resolve().signals
+        self.scene.signals.resolve(self.scene.lattice.species)
     }
 
     /// Day at the end of the last step.
@@ -1008,9 +1008,16 @@ impl Simulation {
         let p = uniform_buffer(&ctx.device, "step params", &params);
         let mut enc = encoder(ctx);
         self.record_metrics(ctx, &mut enc, &p);
+        self.record_census(ctx, &mut enc, &p);
         ctx.submit_and_wait(enc);
         let sums: Vec<f32> = read_buffer(&ctx.device, &ctx.queue, &self.state.sums, 0, sum::LEN);
-        let counts = self.census(ctx, &p);
+        let counts: Vec<u32> = read_buffer(
+            &ctx.device,
+            &ctx.queue,
+            &self.state.counts,
+            0,
+            fate::COUNTS as u64,
+        );
         let mut report = self.report(&regime, &params, &sums, &counts);
         if let (0, Mechanics::Fe(fe)) = (self.step, &self.mechanics) {
             report.solve = Some(fe.last);
@@ -1023,14 +1030,13 @@ impl Simulation {
 
     /// The state counts of the cells as they are, counted on the GPU as
     /// `fate` counts them (precursors are not osteoclasts yet; after a
-    /// spin-up some osteocytes are apoptotic).
-    fn census(&self, ctx: &GpuContext, p: &wgpu::Buffer) -> Vec<u32> {
-        let mut enc = encoder(ctx);
+    /// spin-up some osteocytes are apoptotic), into `state.counts`.
+    fn record_census(&self, ctx: &GpuContext, enc: &mut wgpu::CommandEncoder, p: &wgpu::Buffer) {
         enc.clear_buffer(&self.state.counts, 0, None);
         let [ocy, oc, ob] = &self.state.cells;
         self.kernels.fate.record_census(
             ctx,
-            &mut enc,
+            enc,
             p,
             &self.state.counts,
             [
@@ -1039,14 +1045,6 @@ impl Simulation {
                 (&ob.buffer, ob.len),
             ],
         );
-        ctx.submit_and_wait(enc);
-        read_buffer(
-            &ctx.device,
-            &ctx.queue,
-            &self.state.counts,
-            0,
-            fate::COUNTS as u64,
-        )
     }
 
     fn record_metrics(

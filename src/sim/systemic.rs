@@ -129,9 +129,8 @@ impl Systemic {
     /// RANKL production in Pivonka et al. 2008. 1 at rest and through the
     /// spin-up (the compartment is not stepped before day 0).
     pub fn pth_rankl_factor(&self, half_pmol_per_l: f64) -> f64 {
-        let p = BodyParams::default();
-        let now = self.state.pth_pmol_per_l(&p);
-        let day0 = now / self.state.pth_rel(&p);
+        let now = self.state.pth_pmol_per_l(&BodyParams::default());
+        let day0 = self.state.pth_baseline_pmol_per_l();
         let activation = |pth: f64| pth / (pth + half_pmol_per_l);
         activation(now) / activation(day0)
     }
